@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Set up a local virtual environment and run the project's tasks: `python3 dev.py demo|test|setup|bench`.
+
+The README's quick start is exactly `python3 dev.py demo` and `python3 dev.py test`. Each creates
+`.venv/` beside this file on first use, installs the package in editable mode with the extras the
+task needs, and reinstalls only when pyproject.toml changes. Needs nothing but Python >= 3.10.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def setup(extras: str = "dev") -> None:
+    """Create .venv and install the package with `extras`, unless pyproject.toml is unchanged since."""
+    if sys.version_info < (3, 10):  # noqa: UP036 (dev.py runs on the system Python, before any venv)
+        sys.exit(f"tinygrad_bn needs Python >= 3.10; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / ".tinygrad_bn-installed"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    run([PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]"])
+    stamp.write_text(digest)
+
+
+def run(cmd: list, **kwargs) -> None:
+    """Run a command from the repository root; exit with its status if it fails."""
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, **kwargs)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def main(argv: list[str]) -> None:
+    task, rest = (argv[0], argv[1:]) if argv else ("test", [])
+    if task == "setup":
+        setup()
+    elif task == "demo":
+        setup()
+        run([PYTHON, "-m", "tinygrad_bn", "demo", *rest])
+    elif task == "test":
+        setup()
+        run([PYTHON, "-m", "ruff", "check", "."])
+        run([PYTHON, "-m", "pytest", "-q", *rest])
+    elif task == "bench":
+        setup()
+        run([PYTHON, "benchmarks/bench_engine.py", *rest])
+    else:
+        sys.exit(f"unknown task {task!r}; use one of: demo, test, setup, bench")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

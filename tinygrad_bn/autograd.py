@@ -1,0 +1,342 @@
+"""Reverse-mode automatic differentiation: grad mode, the `Function` base class and the backward pass.
+
+A `Function` is one primitive operation. Its `forward` works on numpy arrays; its `backward` receives the
+output's gradient as a Tensor and returns the inputs' gradients as Tensors, built from Tensor operations.
+Because backward is itself made of recorded operations, running it with grad mode on (`create_graph=True`)
+records the gradient computation as a graph that can be differentiated again.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _State:
+    """Process-wide autograd state: whether ops are recorded, and the module whose forward is running."""
+
+    grad_enabled: bool = True
+    scope: Any = None  # set by nn.Module.__call__ so that graph drawings can group ops by module
+    trace: bool = False  # set by viz.trace(): record ops even when no input requires grad
+
+
+STATE = _State()
+_Tensor: Any = None  # the Tensor class, bound by tensor.py (which imports this module)
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Shared body of no_grad/enable_grad: set grad mode on entry, restore the previous mode on exit."""
+
+    mode: bool
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> _GradMode:
+        self._previous.append(STATE.grad_enabled)
+        STATE.grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self._previous.pop()
+
+
+class no_grad(_GradMode):
+    """Context manager and decorator: record nothing, so nothing is kept alive for backward."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager and decorator: record operations again, e.g. inside a `no_grad` block."""
+
+    mode = True
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backward."""
+    return STATE.grad_enabled
+
+
+class _Explained(ValueError):
+    """A ValueError whose message already names the op and the shapes; `Function.apply` passes it on."""
+
+
+def op_error(message: str) -> ValueError:
+    """Build the error an op raises for bad input (its message names the op and the shapes)."""
+    return _Explained(message)
+
+
+class Function:
+    """One primitive op. Subclasses define `forward(*arrays, **params) -> array` and `backward(grad)`.
+
+    `backward` returns one gradient (a Tensor, or None for "no gradient") per input, in input order; it
+    may read `self.parents` (the input Tensors), `self.needs` (which inputs want a gradient), values the
+    forward stored on `self`, and `self.output()` when the class sets `saves_output`. The engine reduces
+    each gradient to its input's shape and dtype, so ops need not undo broadcasting themselves.
+    """
+
+    saves_values = True  # backward reads stored values: a released graph cannot be walked again
+    saves_output = False  # backward uses the output tensor (kept as a weak reference, no cycle)
+    released = False
+    parents: tuple
+    needs: tuple
+    scope: Any
+    output: Any
+
+    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: Tensor) -> Sequence[Tensor | None]:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run forward on the inputs' arrays and, in grad mode, record this op for backward."""
+        fn = object.__new__(cls)
+        try:
+            data = fn.forward(*[t.data for t in inputs], **params)
+        except _Explained:
+            raise
+        except (ValueError, IndexError, TypeError) as err:
+            shapes = ", ".join(str(t.shape) for t in inputs)
+            raise type(err)(f"{cls.__name__.lower()}: {err} (input shapes: {shapes})") from None
+        out = object.__new__(_Tensor)
+        out.data = data
+        out.grad = None
+        out._retains_grad = False
+        out.name = None
+        if STATE.grad_enabled:
+            needs = tuple(t.requires_grad for t in inputs)
+            if True in needs or STATE.trace:
+                fn.parents = inputs
+                fn.needs = needs
+                fn.scope = STATE.scope
+                if cls.saves_output:
+                    fn.output = weakref.ref(out)
+                out.requires_grad = True in needs
+                out._ctx = fn
+                return out
+        out.requires_grad = False
+        out._ctx = None
+        return out
+
+    def release(self) -> None:
+        """Drop what forward stored for backward (after a backward without retain_graph)."""
+        keep = {k: v for k, v in self.__dict__.items() if k in ("parents", "needs", "scope")}
+        self.__dict__.clear()
+        self.__dict__.update(keep)
+        self.released = True
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def topological_order(roots: Sequence[Tensor], follow_all: bool = False) -> list[Tensor]:
+    """Every tensor that requires grad and leads to `roots`, inputs before the ops that use them.
+
+    Iterative depth-first search, so a chain of any length works (no recursion limit). `follow_all`
+    also includes inputs that need no gradient (constants, buffers), for drawing the whole graph.
+    """
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for parent in ctx.parents:
+                if (parent.requires_grad or follow_all) and id(parent) not in seen:
+                    stack.append((parent, False))
+    return order
+
+
+class BackwardScope:
+    """Marks ops recorded while backpropagating through `fn` (with create_graph), for graph drawings."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Function) -> None:
+        self.fn = fn
+
+
+def sum_to_shape(grad: Tensor, shape: tuple) -> Tensor:
+    """Sum a broadcast gradient back to `shape` (the shape of the operand it belongs to)."""
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        grad = grad.reshape(shape)
+    return grad
+
+
+def backpropagate(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    targets: Sequence[Tensor] | None = None,
+) -> dict[int, Tensor]:
+    """The backward pass shared by `Tensor.backward` and `grad`.
+
+    Walks the graph from `roots` once, in reverse topological order, summing each tensor's incoming
+    gradients before passing them on. Without `targets`, leaf (and `retain_grad`) tensors accumulate
+    into `.grad`; with `targets`, only the paths to them are walked and their gradients are returned
+    by id, leaving every `.grad` untouched.
+    """
+    order = topological_order(roots)
+    grads: dict[int, Tensor] = {}
+    for root, seed in zip(roots, seeds):
+        grads[id(root)] = seed if id(root) not in grads else grads[id(root)] + seed
+    wanted: set[int] | None = None
+    found: dict[int, Tensor] = {}
+    if targets is not None:
+        target_ids = {id(t) for t in targets}
+        wanted = set()
+        for node in order:  # inputs come first, so a node is wanted if it or an input leads to a target
+            ctx = node._ctx
+            if id(node) in target_ids or (ctx is not None and any(id(p) in wanted for p in ctx.parents)):
+                wanted.add(id(node))
+    previous_mode, previous_scope = STATE.grad_enabled, STATE.scope
+    STATE.grad_enabled = create_graph
+    try:
+        for node in reversed(order):
+            grad = grads.pop(id(node), None)
+            if grad is None:
+                continue
+            ctx = node._ctx
+            if wanted is not None:
+                if id(node) not in wanted:
+                    continue
+                if id(node) in target_ids:
+                    found[id(node)] = grad
+            elif ctx is None or node._retains_grad:
+                _accumulate(node, grad, create_graph)
+            if ctx is None:
+                continue
+            if ctx.released:
+                raise RuntimeError(
+                    f"backward through {ctx.name} a second time: its saved values were freed after the "
+                    "first backward. Pass retain_graph=True to the first backward to keep them."
+                )
+            if create_graph:  # tag the ops this backward records, in the forward op's module scope
+                STATE.scope = (BackwardScope(ctx), ctx.scope)
+            input_grads = ctx.backward(grad)
+            for parent, parent_grad, needed in zip(ctx.parents, input_grads, ctx.needs):
+                if parent_grad is None or not needed:
+                    continue
+                if wanted is not None and id(parent) not in wanted:
+                    continue
+                if parent_grad.shape != parent.shape:
+                    parent_grad = sum_to_shape(parent_grad, parent.shape)
+                if parent_grad.dtype != parent.dtype:
+                    parent_grad = parent_grad.astype(parent.dtype)
+                previous = grads.get(id(parent))
+                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+            if not retain_graph and ctx.saves_values:
+                ctx.release()
+    finally:
+        STATE.grad_enabled, STATE.scope = previous_mode, previous_scope
+    return found
+
+
+def _accumulate(tensor: Tensor, grad: Tensor, create_graph: bool) -> None:
+    """Add `grad` into `tensor.grad` (PyTorch's accumulation across backward calls)."""
+    if tensor.grad is None:
+        if not create_graph:
+            data = grad.data
+            if not isinstance(data, np.ndarray) or not data.flags.writeable:
+                data = np.array(data)  # own, writable memory: broadcast views are read-only
+            grad = _Tensor(data)
+        tensor.grad = grad
+    elif create_graph:
+        tensor.grad = tensor.grad + grad
+    else:
+        tensor.grad = _Tensor(tensor.grad.data + grad.data)
+
+
+def _as_tuple(x: Any) -> tuple:
+    return tuple(x) if isinstance(x, (list, tuple)) else (x,)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of `outputs` with respect to `inputs`, returned as a tuple; no `.grad` is touched.
+
+    Mirrors `torch.autograd.grad`. With `create_graph=True` the returned gradients are themselves
+    differentiable (second derivatives, Hessian-vector products, gradient penalties).
+    """
+    outs, ins = _as_tuple(outputs), _as_tuple(inputs)
+    for i, t in enumerate(ins):
+        if not isinstance(t, _Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad, so it has no gradient to compute")
+    seeds = _seeds(outs, grad_outputs, "grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = backpropagate(outs, seeds, retain_graph, create_graph, targets=ins)
+    result = []
+    for i, t in enumerate(ins):
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) is not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g)
+    return tuple(result)
+
+
+def _seeds(outs: tuple, grad_outputs: Any, where: str) -> list:
+    """The starting gradients: given ones, or 1 for single-element outputs."""
+    given = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outs)
+    if len(given) != len(outs):
+        raise ValueError(f"{where}: got {len(given)} grad_outputs for {len(outs)} outputs")
+    seeds = []
+    for out, g in zip(outs, given):
+        if not isinstance(out, _Tensor) or not out.requires_grad:
+            raise RuntimeError(
+                f"{where}: the output does not require grad (no input of it has requires_grad=True, "
+                "or it was computed under no_grad)"
+            )
+        if g is None:
+            if out.size != 1:
+                raise RuntimeError(
+                    f"{where}: the output has shape {out.shape}; a gradient can be created implicitly only "
+                    "for a single-element output. Pass gradient= (a tensor of the output's shape), "
+                    "or reduce the output first, e.g. out.sum().backward()"
+                )
+            g = _Tensor(np.ones(out.shape, dtype=out.dtype))
+        else:
+            g = g if isinstance(g, _Tensor) else _Tensor(np.asarray(g, dtype=out.dtype))
+            if g.dtype != out.dtype:  # gradients have their tensor's dtype (float32 stays float32)
+                g = _Tensor(g.data.astype(out.dtype))
+            if g.shape != out.shape:
+                raise ValueError(f"{where}: gradient has shape {g.shape} but the output has shape {out.shape}")
+        seeds.append(g)
+    return seeds

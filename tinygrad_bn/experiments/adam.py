@@ -1,0 +1,373 @@
+"""Experiment 3, a small network with Adam (a PyTorch example): does batch norm help a small MLP trained with Adam?
+
+The network 784 -> 32 -> 32 -> 10 (input size taken from the data), built from nn.Sequential and nn.Linear
+with its default PyTorch-style initialization, is trained with Adam (lr 0.01) on shuffled mini-batches of 32
+(the last incomplete batch dropped) for 10 epochs, once with Linear, BatchNorm1d, ReLU blocks and once with
+Linear, ReLU blocks. After each epoch the loss and accuracy on the whole training set and on the
+validation (= test) set are measured in evaluation mode. Published result (the example, on MNIST): 95.55%
+test accuracy without BN, 97.8% with BN.
+
+Where PyTorch is installed, the same configuration is also trained in PyTorch from the same initial weights
+on the same batches, in lockstep, as a check of this framework against the reference implementation.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import nn, optim
+from ..data import DataLoader
+from ..nn import functional as F
+from ..parallel import map_jobs
+from ..random import manual_seed
+from ..train import evaluate
+from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json
+
+HIDDEN = (32, 32)
+LR = 0.01
+BATCH_SIZE = 32
+EPOCHS = 10
+QUICK = dict(epochs=2, n_train=1000, n_test=500)
+EVAL_BATCH = 1000
+
+# The layers after each hidden Linear, per variant (names of classes that tinygrad_bn.nn and torch.nn share).
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "none": ("ReLU",),
+    "bn_before": ("BatchNorm1d", "ReLU"),
+    "bn_after": ("ReLU", "BatchNorm1d"),
+    "ln_before": ("LayerNorm", "ReLU"),
+}
+LABELS = {"none": "without BN", "bn_before": "with BN"}
+PUBLISHED = {"bn_before": 0.978, "none": 0.9555}
+PUBLISHED_SOURCE = ("the PyTorch example of the source material: MNIST, 784-32-32-10, Adam lr 0.01, batch 32, "
+                    "10 epochs")
+CURVES = ("train_loss", "val_loss", "train_acc", "val_acc")
+NOTES = [
+    "Train and validation loss/accuracy are measured after each epoch in evaluation mode (BatchNorm uses its "
+    "running statistics) over the whole training set and the whole validation (= test) set. The published "
+    "example never called model.eval(), so its 'valid' numbers were computed with batch statistics.",
+    "running_train_loss is the mean training-mode loss of the epoch's mini-batches (as the example printed it).",
+    "The test accuracy is the validation accuracy after the last epoch: as in the example, the test set is the "
+    "validation set (there is no separate model selection).",
+    "Both variants start from the same Linear weights (one seed; BatchNorm draws no random numbers).",
+]
+TORCH_NOTE = (
+    "PyTorch twin: same initial state_dict, same batches, same order, float32. With BN, the biases of the Linear "
+    "layers before BatchNorm1d (comparison.bn_invariant_biases) have a true gradient of 0; both frameworks "
+    "compute it as float rounding noise (~1e-8) of different sign, which Adam normalizes into steps of up to "
+    "~lr/10, so those biases drift apart in a random walk. Training-mode outputs do not depend on them "
+    "(running_train_loss agrees to float precision), but the running means follow them with a lag, so "
+    "evaluation-mode curves differ slightly. The other parameters are compared separately "
+    "(max_abs_param_diff_without_bn_invariant_biases; param_diff_by_epoch after each epoch). Over many steps "
+    "any two float32 implementations separate: sooner or later a ReLU input lies within rounding error of 0 "
+    "and gets different signs in the two (different summation orders), a whole gradient term differs, and "
+    "Adam at lr 0.01 carries the difference on until the runs are different but statistically equivalent. "
+    "Two PyTorch runs whose initial weights differ by one float32 ulp separate the same way."
+)
+
+
+def layers_description(variant: str, hidden: tuple[int, ...] = HIDDEN) -> str:
+    block = ", ".join(["Linear", *VARIANTS[variant]])
+    return f"({block}) x {len(hidden)}, Linear"
+
+
+def build_model(lib: Any, n_in: int, n_out: int, variant: str, hidden: tuple[int, ...] = HIDDEN) -> Any:
+    """The network as `lib.Sequential` of `lib.Linear` and the variant's layers; `lib` is tinygrad_bn.nn or
+    torch.nn, whose layers share names, arguments and state_dict keys."""
+    layers = []
+    for fan_in, fan_out in zip((n_in, *hidden[:-1]), hidden):
+        layers.append(lib.Linear(fan_in, fan_out))
+        layers += [getattr(lib, name)() if name == "ReLU" else getattr(lib, name)(fan_out)
+                   for name in VARIANTS[variant]]
+    layers.append(lib.Linear(hidden[-1], n_out))
+    return lib.Sequential(*layers)
+
+
+def import_torch() -> Any:
+    """The torch module, or None where it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _torch_evaluate(torch: Any, model: Any, x: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """(mean loss, accuracy) of a torch model in evaluation mode, over batches of EVAL_BATCH like `evaluate`."""
+    was_training = model.training
+    model.eval()
+    total_loss = total_correct = 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), EVAL_BATCH):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start:start + EVAL_BATCH]))
+            yb = torch.from_numpy(np.ascontiguousarray(t[start:start + EVAL_BATCH]))
+            logits = model(xb)
+            total_loss += torch.nn.functional.cross_entropy(logits, yb).item() * len(xb)
+            total_correct += (logits.argmax(dim=1) == yb).sum().item()
+    model.train(was_training)
+    return total_loss / len(x), total_correct / len(x)
+
+
+def _empty_curves() -> dict[str, list[float]]:
+    return {name: [] for name in (*CURVES, "running_train_loss")}
+
+
+def _record(curves: dict[str, list[float]], train: tuple[float, float], val: tuple[float, float],
+            running: float) -> None:
+    for name, value in zip(CURVES, (train[0], val[0], train[1], val[1])):
+        curves[name].append(float(value))
+    curves["running_train_loss"].append(float(running))
+
+
+def train_one(task: dict[str, Any]) -> dict[str, Any]:
+    """Train one variant (and, with task['torch'], its PyTorch twin in lockstep); the per-epoch curves."""
+    manual_seed(task["seed"])
+    x, t, xv, tv = task["x"], task["t"], task["x_val"], task["t_val"]
+    n_out = int(max(t.max(), tv.max())) + 1
+    model = build_model(nn, x.shape[1], n_out, task["variant"])
+    optimizer = optim.Adam(model.parameters(), lr=task["lr"])
+    loader = DataLoader(x, t, task["batch_size"], shuffle=True, drop_last=True, seed=task["seed"])
+    train_eval, val_eval = DataLoader(x, t, EVAL_BATCH), DataLoader(xv, tv, EVAL_BATCH)
+
+    torch = import_torch() if task["torch"] else None
+    if torch is not None:
+        torch.set_num_threads(1)
+        torch.manual_seed(task["seed"])
+        tmodel = build_model(torch.nn, x.shape[1], n_out, task["variant"])
+        tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
+        toptimizer = torch.optim.Adam(tmodel.parameters(), lr=task["lr"])
+        tcurves, tseconds, diff_by_epoch = _empty_curves(), 0.0, []
+
+    curves, seconds = _empty_curves(), 0.0
+    for _ in range(task["epochs"]):
+        model.train()
+        running = trunning = 0.0
+        steps = 0
+        if torch is not None:
+            tmodel.train()
+        for xb, yb in loader:  # one pass over the batches feeds both frameworks the same arrays
+            tick = time.perf_counter()
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+            steps += 1
+            seconds += time.perf_counter() - tick
+            if torch is not None:
+                tick = time.perf_counter()
+                tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(xb.data)),
+                                                          torch.from_numpy(yb.data))
+                toptimizer.zero_grad()
+                tloss.backward()
+                toptimizer.step()
+                trunning += tloss.item()
+                tseconds += time.perf_counter() - tick
+        if torch is not None:
+            diff_by_epoch.append(_max_param_diff(model, tmodel))
+        tick = time.perf_counter()
+        _record(curves, evaluate(model, train_eval, F.cross_entropy), evaluate(model, val_eval, F.cross_entropy),
+                running / steps)
+        seconds += time.perf_counter() - tick
+        if torch is not None:
+            tick = time.perf_counter()
+            _record(tcurves, _torch_evaluate(torch, tmodel, x, t), _torch_evaluate(torch, tmodel, xv, tv),
+                    trunning / steps)
+            tseconds += time.perf_counter() - tick
+
+    result: dict[str, Any] = {"variant": task["variant"], "layers": layers_description(task["variant"]),
+                              **curves, "test_accuracy": curves["val_acc"][-1], "steps_per_epoch": steps,
+                              "seconds": seconds}
+    if torch is not None:
+        result["torch"] = {**tcurves, "test_accuracy": tcurves["val_acc"][-1], "seconds": tseconds}
+        result["comparison"] = compare(model, {k: v.detach().numpy() for k, v in tmodel.state_dict().items()},
+                                       curves, tcurves)
+        result["comparison"]["param_diff_by_epoch"] = diff_by_epoch
+    return result
+
+
+def _max_param_diff(model: Any, tmodel: Any) -> float:
+    """Largest absolute difference of the parameters, except the BN-invariant biases, between the twins."""
+    theirs = dict(tmodel.named_parameters())
+    skip = set(bn_invariant_biases(model))
+    return max(float(np.max(np.abs(p.data - theirs[k].detach().numpy()))) for k, p in model.named_parameters()
+               if k not in skip)
+
+
+def bn_invariant_biases(model: Any) -> list[str]:
+    """Names of the biases of Linear layers followed directly by BatchNorm1d. Batch norm subtracts the batch
+    mean, so the loss does not depend on them: their gradient is 0 up to float rounding, and Adam, which divides
+    by the gradient's RMS, turns that rounding noise into steps of up to ~lr/10 in random directions."""
+    layers = list(model)
+    return [f"{i}.bias" for i, (a, b) in enumerate(zip(layers, layers[1:]))
+            if type(a).__name__ == "Linear" and type(b).__name__ == "BatchNorm1d" and a.bias is not None]
+
+
+def compare(model: Any, theirs: dict[str, np.ndarray], curves: dict[str, list[float]],
+            tcurves: dict[str, list[float]]) -> dict[str, Any]:
+    """Largest differences between the final states of `model` and of PyTorch's twin, and between their curves
+    (losses relative, accuracies absolute)."""
+    ours = model.state_dict()
+    parameters = {name for name, _ in model.named_parameters()}
+    invariant = bn_invariant_biases(model)
+    by_key = {k: float(np.max(np.abs(ours[k].astype(np.float64) - theirs[k].astype(np.float64)), initial=0.0))
+              for k in ours}
+    by_curve = {name: max((abs(a - b) / max(abs(b), 1e-12) if name.endswith("loss") else abs(a - b))
+                          for a, b in zip(curves[name], tcurves[name])) for name in curves}
+    others = [v for k, v in by_key.items() if k in parameters and k not in invariant]
+    buffers = [v for k, v in by_key.items() if k not in parameters]
+    return {
+        "max_abs_param_diff": max(v for k, v in by_key.items() if k in parameters),
+        "bn_invariant_biases": invariant,
+        "max_abs_param_diff_without_bn_invariant_biases": max(others),
+        "max_abs_buffer_diff": max(buffers) if buffers else None,
+        "max_abs_diff_by_key": by_key,
+        "max_diff_by_curve": by_curve,
+        "max_rel_loss_diff": max(v for k, v in by_curve.items() if k.endswith("loss")),
+        "max_abs_acc_diff": max(v for k, v in by_curve.items() if k.endswith("acc")),
+    }
+
+
+def prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The data and the settings shared by every variant (quick mode: small and short)."""
+    data = load_data(args.dataset, args.data_dir)
+    n_train, n_test = len(data.x_train), len(data.x_test)
+    epochs = EPOCHS
+    if args.quick:
+        n_train, n_test, epochs = min(n_train, QUICK["n_train"]), min(n_test, QUICK["n_test"]), QUICK["epochs"]
+    settings = dict(x=data.x_train[:n_train], t=data.t_train[:n_train], x_val=data.x_test[:n_test],
+                    t_val=data.t_test[:n_test], seed=args.seed, lr=LR, batch_size=BATCH_SIZE, epochs=epochs)
+    return data, settings
+
+
+def describe_settings(data: Any, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    x = settings["x"]
+    return {"dataset": data.describe(), "dataset_name": data.name, "n_train": len(x), "n_val": len(settings["x_val"]),
+            "sizes": [x.shape[1], *HIDDEN, int(max(settings["t"].max(), settings["t_val"].max())) + 1],
+            "epochs": settings["epochs"], "batch_size": BATCH_SIZE, "drop_last": True, "optimizer": "Adam",
+            "lr": LR, "seed": args.seed, "quick": args.quick}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train with and without BN (and in PyTorch), write adam.json/.png/.md into args.out; return the results."""
+    timer = Timer()
+    data, settings = prepare(args)
+    torch = None if args.no_torch else import_torch()
+    variants = ("bn_before", "none")
+    tasks = [dict(settings, variant=v, torch=torch is not None) for v in variants]
+    jobs = 1 if torch is not None else args.jobs  # with torch: sequentially, one framework after the other
+    runs = dict(zip(variants, map_jobs(train_one, tasks, jobs)))
+    for v in variants:
+        runs[v]["label"] = LABELS[v]
+        runs[v]["published_test_accuracy"] = PUBLISHED[v]
+    results = {"experiment": "adam", **describe_settings(data, settings, args),
+               "published": {"source": PUBLISHED_SOURCE, "test_accuracy": {LABELS[v]: PUBLISHED[v] for v in variants}},
+               "torch": torch.__version__ if torch is not None else None,
+               "notes": NOTES + ([TORCH_NOTE] if torch is not None else []),
+               "jobs": jobs, "machine": machine(), "runs": runs, "seconds": timer.seconds}
+    out = Path(args.out)
+    write_json(out / "adam.json", results)
+    plot_curves(runs, out / "adam.png", figure_title("Small network with Adam", results))
+    (out / "adam.md").write_text(table(results))
+    return results
+
+
+def title(results: dict[str, Any]) -> str:
+    """The dataset's name with the numbers of examples actually used."""
+    return f"{results['dataset_name']}, {results['n_train']} train / {results['n_val']} validation examples"
+
+
+def figure_title(name: str, results: dict[str, Any]) -> str:
+    sizes = "-".join(map(str, results["sizes"]))
+    return (f"{name}: {sizes}, Adam lr {results['lr']}, batch {results['batch_size']}, {results['epochs']} epochs\n"
+            f"{data_text(results)}\nloss and accuracy in evaluation mode after each epoch")
+
+
+def data_text(results: dict[str, Any]) -> str:
+    """The dataset's description, naming the subsets a quick run used."""
+    if not results["quick"]:
+        return results["dataset"]
+    return f"{title(results)} (quick run on subsets of {results['dataset']})"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def table(results: dict[str, Any]) -> str:
+    """Markdown table of the test accuracies: ours, published, PyTorch from the same initialization."""
+    runs = results["runs"]
+    lines = ["| network | test accuracy (ours) | published example | PyTorch, same init and batches |",
+             "| --- | ---: | ---: | ---: |"]
+    for r in runs.values():
+        tacc = r["torch"]["test_accuracy"] if "torch" in r else None
+        lines.append(f"| {r['label']}: {r['layers']} | {_pct(r['test_accuracy'])} | "
+                     f"{_pct(r['published_test_accuracy'])} | {_pct(tacc)} |")
+    lines.append("")
+    lines.append(f"{data_text(results)}; {results['epochs']} epochs of Adam (lr {results['lr']}, batch "
+                 f"{results['batch_size']}); accuracies in evaluation mode (the published example evaluated "
+                 "with batch statistics, never calling model.eval()).")
+    diffs = [(r["label"], r["comparison"]) for r in runs.values() if "comparison" in r]
+    if diffs:
+        lines.append("PyTorch twin (same initial weights, same batches in the same order), largest absolute "
+                     "parameter difference after each epoch, first / last: " + "; ".join(
+                         f"{label} {c['param_diff_by_epoch'][0]:.1e} / {c['param_diff_by_epoch'][-1]:.1e}"
+                         for label, c in diffs)
+                     + " (without the biases before BN, which get no true gradient and drift on rounding noise). "
+                     "Over many Adam steps float32 rounding differences grow until the runs separate; see the "
+                     "notes in adam.json.")
+    return "\n".join(lines) + "\n"
+
+
+COLORS = {"bn_before": "tab:blue", "none": "tab:orange", "bn_after": "tab:green", "ln_before": "tab:purple"}
+PANELS = (("train_loss", "train loss"), ("val_loss", "validation loss"), ("train_acc", "train accuracy"),
+          ("val_acc", "validation accuracy"))
+
+
+def plot_curves(runs: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
+    """2x2 panels (train/validation loss and accuracy per epoch), one line per run; PyTorch's dashed."""
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    for ax, (key, name) in zip(axes.flat, PANELS):
+        for variant, r in runs.items():
+            epochs = np.arange(1, len(r[key]) + 1)
+            torch_too = "torch" in r
+            ax.plot(epochs, r[key], "-o", ms=4, lw=3 if torch_too else 1.8, alpha=0.45 if torch_too else 1.0,
+                    color=COLORS[variant], label=r["label"])
+            if torch_too:
+                ax.plot(epochs, r["torch"][key], "--", lw=1.3, color=COLORS[variant], label=f"{r['label']}, PyTorch")
+        ax.set_title(name)
+        ax.set_ylabel("accuracy" if key.endswith("acc") else "cross-entropy loss")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser, "results/adam")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    results = run(args)
+    print(table(results))
+    frameworks = "tinygrad_bn and PyTorch" if results["torch"] else "tinygrad_bn"
+    print(f"{data_text(results)}: {len(results['runs'])} trainings ({frameworks}) in {results['seconds']:.1f} s "
+          f"({results['machine']}); wrote {Path(args.out).resolve()}/adam.{{json,png,md}}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,442 @@
+"""The primitive operations: each a numpy forward and a backward written in Tensor operations.
+
+Adding an op means adding one class here and one method (or function) in tensor.py that calls
+`OpClass.apply(...)`. Backward returns one gradient per input; the engine sums broadcast gradients back
+to each input's shape, so binary ops simply return the full-shape gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import autograd
+from .autograd import Function, op_error, sum_to_shape
+
+
+def constant(value, dtype):
+    """A Tensor holding a fixed value (not differentiated), e.g. the zero of a `where` branch."""
+    return autograd._Tensor(np.asarray(value, dtype=dtype))
+
+# ----------------------------------------------------------------------------- elementwise, binary
+
+
+class Add(Function):
+    saves_values = False
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    saves_values = False
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.needs[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.parents
+        return (g * b if self.needs[0] else None), (g * a if self.needs[1] else None)
+
+
+class Div(Function):
+    saves_output = True
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, g):
+        _, b = self.parents
+        ga = g / b
+        return (ga if self.needs[0] else None), (-ga * self.output() if self.needs[1] else None)
+
+
+class Pow(Function):
+    saves_output = True
+
+    def forward(self, a, b):
+        return a**b
+
+    def backward(self, g):
+        a, b = self.parents
+        ga = g * b * a ** (b - 1) if self.needs[0] else None
+        gb = g * self.output() * a.log() if self.needs[1] else None
+        return ga, gb
+
+
+class Maximum(Function):
+    """Elementwise maximum; at ties the gradient is split evenly between the two inputs."""
+
+    def forward(self, a, b):
+        self.share_a = (a > b) + 0.5 * (a == b)
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        share_a = self.share_a.astype(g.dtype, copy=False)
+        return g * share_a, g * (1 - share_a)
+
+
+class Minimum(Function):
+    """Elementwise minimum; at ties the gradient is split evenly between the two inputs."""
+
+    def forward(self, a, b):
+        self.share_a = (a < b) + 0.5 * (a == b)
+        return np.minimum(a, b)
+
+    def backward(self, g):
+        share_a = self.share_a.astype(g.dtype, copy=False)
+        return g * share_a, g * (1 - share_a)
+
+
+class Where(Function):
+    """`condition ? a : b` with a fixed boolean condition (not differentiated)."""
+
+    def forward(self, a, b, condition):
+        self.condition = condition
+        return np.where(condition, a, b)
+
+    def backward(self, g):
+        zero = constant(0, g.dtype)
+        c = self.condition
+        return Where.apply(g, zero, condition=c), Where.apply(zero, g, condition=c)
+
+
+class MatMul(Function):
+    """numpy's matmul: 1-D operands are promoted to a row/column and the added axis removed again."""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise op_error(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise op_error(
+                f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+                f"({a.shape[-1]} columns against {b.shape[-2 if b.ndim > 1 else 0]} rows)"
+            )
+        try:
+            return a @ b
+        except ValueError:
+            raise op_error(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
+
+    def backward(self, g):
+        a, b = self.parents
+        a2 = a if a.ndim > 1 else a.reshape(1, -1)  # the row/column numpy promoted the operand to
+        b2 = b if b.ndim > 1 else b.reshape(-1, 1)
+        if b.ndim == 1:  # give g back the axes numpy dropped from the product
+            g = g.unsqueeze(-1)
+        if a.ndim == 1:
+            g = g.unsqueeze(-2)
+        ga = gb = None
+        if self.needs[0]:
+            ga = sum_to_shape(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if self.needs[1]:
+            gb = sum_to_shape(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# ----------------------------------------------------------------------------- elementwise, unary
+
+
+class Neg(Function):
+    saves_values = False
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Exp(Function):
+    saves_output = True
+
+    def forward(self, a):
+        return np.exp(a)
+
+    def backward(self, g):
+        return (g * self.output(),)
+
+
+class Log(Function):
+    def forward(self, a):
+        return np.log(a)
+
+    def backward(self, g):
+        return (g / self.parents[0],)
+
+
+class Sqrt(Function):
+    saves_output = True
+
+    def forward(self, a):
+        return np.sqrt(a)
+
+    def backward(self, g):
+        return (g / (self.output() * 2),)
+
+
+class Abs(Function):
+    """|x|; the gradient at 0 is 0, as in PyTorch."""
+
+    def forward(self, a):
+        self.sign = np.sign(a)
+        return np.abs(a)
+
+    def backward(self, g):
+        return (g * self.sign,)
+
+
+class Relu(Function):
+    def forward(self, a):
+        self.mask = a > 0
+        return np.maximum(a, 0)
+
+    def backward(self, g):
+        return (g * self.mask,)
+
+
+class Sigmoid(Function):
+    saves_output = True
+
+    def forward(self, a):
+        # the two branches keep exp from overflowing for large |a|
+        e = np.exp(-np.abs(a))
+        return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        s = self.output()
+        return (g * (s * (1 - s)),)
+
+
+class Tanh(Function):
+    saves_output = True
+
+    def forward(self, a):
+        return np.tanh(a)
+
+    def backward(self, g):
+        t = self.output()
+        return (g * (1 - t * t),)
+
+
+class Clip(Function):
+    """Clamp into [low, high]; the gradient passes where low <= x <= high, as in PyTorch."""
+
+    def forward(self, a, low, high):
+        self.inside = (a >= (-np.inf if low is None else low)) & (a <= (np.inf if high is None else high))
+        return np.clip(a, low, high)
+
+    def backward(self, g):
+        return (g * self.inside,)
+
+
+class Cast(Function):
+    saves_values = False
+
+    def forward(self, a, dtype):
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.in_dtype),)
+
+
+# ----------------------------------------------------------------------------- reductions
+
+
+def _normalize_axis(axis, ndim: int, op: str) -> tuple:
+    """Axis argument (None, int or tuple) as a sorted tuple of non-negative ints, checked against ndim."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not -max(ndim, 1) <= ax < max(ndim, 1):  # a 0-d tensor accepts axis 0 and -1, as in PyTorch
+            raise op_error(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(ax) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise op_error(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out)) if ndim else ()  # reducing a 0-d tensor over its (only) axis changes nothing
+
+
+def _kept_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    saves_values = False
+
+    def forward(self, a, axis, keepdims):
+        self.axes = _normalize_axis(axis, a.ndim, "sum")
+        self.in_shape = a.shape
+        return np.asarray(a.sum(axis=self.axes, keepdims=keepdims))
+
+    def backward(self, g):
+        g = g.reshape(_kept_shape(self.in_shape, self.axes))
+        return (g.broadcast_to(self.in_shape),)
+
+
+class Mean(Function):
+    saves_values = False
+
+    def forward(self, a, axis, keepdims):
+        self.axes = _normalize_axis(axis, a.ndim, "mean")
+        if a.size == 0:
+            raise op_error(f"mean: the input of shape {a.shape} is empty, its mean is undefined")
+        self.in_shape = a.shape
+        self.count = int(np.prod([a.shape[i] for i in self.axes]))
+        return np.asarray(a.mean(axis=self.axes, keepdims=keepdims))
+
+    def backward(self, g):
+        g = g.reshape(_kept_shape(self.in_shape, self.axes)) * (1.0 / self.count)
+        return (g.broadcast_to(self.in_shape),)
+
+
+class _Extreme(Function):
+    """max/min over axes; the gradient is shared evenly among tied extremes (like torch.amax)."""
+
+    reduce = staticmethod(np.max)
+
+    def forward(self, a, axis, keepdims):
+        self.axes = _normalize_axis(axis, a.ndim, type(self).__name__.lower())
+        if a.size == 0:
+            raise op_error(f"{type(self).__name__.lower()}: the input of shape {a.shape} is empty")
+        kept = self.reduce(a, axis=self.axes, keepdims=True)
+        hits = a == kept
+        self.share = hits / hits.sum(axis=self.axes, keepdims=True)
+        self.kept_shape = kept.shape
+        return kept if keepdims else kept.reshape([n for i, n in enumerate(a.shape) if i not in self.axes])
+
+    def backward(self, g):
+        return (g.reshape(self.kept_shape) * self.share.astype(g.dtype, copy=False),)
+
+
+class Max(_Extreme):
+    reduce = staticmethod(np.max)
+
+
+class Min(_Extreme):
+    reduce = staticmethod(np.min)
+
+
+# ----------------------------------------------------------------------------- shape and movement
+
+
+class Reshape(Function):
+    saves_values = False
+
+    def forward(self, a, shape):
+        self.in_shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise op_error(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) "
+                           f"into shape {tuple(shape)}") from None
+
+    def backward(self, g):
+        return (g.reshape(self.in_shape),)
+
+
+class Transpose(Function):
+    saves_values = False
+
+    def forward(self, a, axes):
+        if axes is not None and sorted(int(x) % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
+            raise op_error(f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes of {a.shape}")
+        self.axes = axes
+        return a.transpose(axes)
+
+    def backward(self, g):
+        if self.axes is None:
+            return (g.transpose(),)
+        inverse = np.argsort([int(x) % g.ndim for x in self.axes])
+        return (g.transpose(tuple(int(i) for i in inverse)),)
+
+
+class BroadcastTo(Function):
+    saves_values = False
+
+    def forward(self, a, shape):
+        self.in_shape = a.shape
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise op_error(f"broadcast_to: cannot broadcast shape {a.shape} to {tuple(shape)}") from None
+
+    def backward(self, g):
+        return (sum_to_shape(g, self.in_shape),)
+
+
+def _unwrap_index(index):
+    """Index keys may hold Tensors (e.g. labels); numpy wants arrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if hasattr(i, "_ctx") else i for i in index)
+    return index.data if hasattr(index, "_ctx") else index
+
+
+def _is_advanced(index) -> bool:
+    keys = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(k, (list, np.ndarray)) for k in keys)
+
+
+class GetItem(Function):
+    saves_values = False
+
+    def forward(self, a, index):
+        self.index = index
+        self.in_shape = a.shape
+        return a[index]  # Function.apply adds the op name and the shape to numpy's IndexError
+
+    def backward(self, g):
+        return (IndexAdd.apply(g, index=self.index, shape=self.in_shape),)
+
+
+class IndexAdd(Function):
+    """The adjoint of indexing: a zero tensor of `shape` with `g` added at `index` (repeats add up)."""
+
+    saves_values = False
+
+    def forward(self, g, index, shape):
+        self.index = index
+        out = np.zeros(shape, dtype=g.dtype)
+        if _is_advanced(index):
+            np.add.at(out, index, g)
+        else:
+            out[index] = g
+        return out
+
+    def backward(self, gg):
+        return (GetItem.apply(gg, index=self.index),)
+
+
+class Concatenate(Function):
+    saves_values = False
+
+    def forward(self, *arrays, axis):
+        if not arrays:
+            raise op_error("concatenate: needs at least one tensor")
+        ndim = arrays[0].ndim
+        if ndim == 0:
+            raise op_error("concatenate: zero-dimensional tensors cannot be concatenated; use stack")
+        if not -ndim <= axis < ndim:
+            raise op_error(f"concatenate: axis {axis} is out of range for tensors with {ndim} dimensions")
+        self.axis = axis % ndim
+        try:
+            out = np.concatenate(arrays, axis=axis)
+        except ValueError:
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            raise op_error(f"concatenate: shapes {shapes} do not match outside axis {axis}") from None
+        self.bounds = np.cumsum([0] + [a.shape[self.axis] for a in arrays])
+        return out
+
+    def backward(self, g):
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (slice(int(lo), int(hi)),)] for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))

@@ -1,0 +1,462 @@
+"""The Tensor: a numpy array plus what reverse-mode autodiff needs (`requires_grad`, `grad`, the op that made it).
+
+Every method that computes something calls one primitive op from ops.py, or composes several (var, softmax
+and batch norm are compositions). Non-Tensor operands (Python scalars, lists, ndarrays) are lifted to
+constant Tensors that adopt this Tensor's floating dtype, so `x * 2` stays float32.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import autograd, ops
+from .autograd import backpropagate, op_error
+
+_FLOAT_KINDS = "f"
+DEFAULT_FLOAT = np.float32
+
+
+def _checked_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
+    """Array for a new Tensor: lists and Python floats become float32, numpy input keeps its dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        arr = np.array(data, dtype=dtype, copy=True if copy else None)
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data, copy=True if copy else None)
+    else:
+        arr = np.array(data)
+        if arr.dtype.kind == "f":
+            arr = arr.astype(DEFAULT_FLOAT)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor: unsupported data of dtype {arr.dtype}; use numbers (bool, int or float)")
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it, for reverse-mode autodiff.
+
+    `Tensor(data, requires_grad=False, dtype=None)`: floating data from lists and Python numbers becomes
+    float32, numpy arrays keep their dtype (float64 stays float64, for gradient checks). Only floating
+    tensors can require gradients; integer and boolean tensors serve as labels and masks.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of numpy broadcasting
+    __hash__ = object.__hash__  # == is elementwise, so hash by identity
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
+        self.data = _checked_array(data, dtype, copy=True)
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}; "
+                "convert with dtype=np.float32 (or float64) first"
+            )
+        self.requires_grad = bool(requires_grad)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._retains_grad = False
+        self.name = name
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray) -> Tensor:
+        """A constant Tensor around `data` without copying or checking (internal fast path)."""
+        t = object.__new__(cls)
+        t.data, t.grad, t.requires_grad, t._ctx, t._retains_grad, t.name = data, None, False, None, False, None
+        return t
+
+    def _lift(self, other: Any) -> Tensor:
+        """A non-Tensor operand as a constant Tensor; numbers adopt this tensor's floating dtype."""
+        if isinstance(other, Tensor):
+            return other
+        dtype = self.data.dtype
+        if isinstance(other, (bool, int, float)) and not isinstance(other, np.generic):
+            if dtype.kind in _FLOAT_KINDS:
+                return Tensor._wrap(np.asarray(other, dtype=dtype))
+            return Tensor._wrap(np.asarray(other, dtype=DEFAULT_FLOAT if isinstance(other, float) else None))
+        arr = np.asarray(other)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"cannot combine a Tensor with {type(other).__name__} of dtype {arr.dtype}")
+        if dtype.kind in _FLOAT_KINDS and arr.dtype.kind in "biuf":
+            arr = arr.astype(dtype, copy=False)
+        return Tensor._wrap(arr)
+
+    # ------------------------------------------------------------------ attributes and helpers
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded op (inputs, parameters, constants)."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> autograd.Function | None:
+        """The recorded op that produced this tensor, or None for a leaf."""
+        return self._ctx
+
+    def numpy(self) -> np.ndarray:
+        """The values as a numpy array (shares memory with the tensor)."""
+        return np.asarray(self.data)
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, this one has shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same values, cut from the graph (no gradient flows through)."""
+        return Tensor._wrap(self.data)
+
+    def retain_grad(self) -> Tensor:
+        """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        self._retains_grad = True
+        return self
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set requires_grad in place (only on leaves), as in PyTorch; returns self."""
+        if self._ctx is not None and not flag:
+            raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad; use detach()")
+        if flag and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"requires_grad_: only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self.data), precision=4, separator=", ", threshold=20, edgeitems=2)
+        if self._ctx is not None:
+            tail = f", grad_fn={self._ctx.name}"
+        elif self.requires_grad:
+            tail = ", requires_grad=True"
+        else:
+            tail = ""
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{tail}{name})"
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a zero-dimensional tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "only one-element tensors can be used as conditions")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    # ------------------------------------------------------------------ autodiff
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (and retained non-leaves').
+
+        A single-element tensor is seeded with 1; otherwise pass `gradient` of self's shape. Without
+        `retain_graph`, the values saved for backward are freed; `create_graph=True` records the
+        backward pass so the gradients can be differentiated again.
+        """
+        seeds = autograd._seeds((self,), None if gradient is None else (gradient,), "backward")
+        if retain_graph is None:
+            retain_graph = create_graph
+        backpropagate((self,), seeds, retain_graph, create_graph)
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, self._lift(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self._lift(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, self._lift(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self._lift(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, self._lift(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self._lift(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, self._lift(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self._lift(other), self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(self, self._lift(other))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(self._lift(other), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self, self._lift(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self._lift(other), self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product with numpy's rules (1-D, 2-D and batched N-D operands)."""
+        return self @ other
+
+    # ------------------------------------------------------------------ comparisons (not differentiable)
+    def _compare(self, other: Any, fn) -> Tensor:
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np.asarray(fn(self.data, other)))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    # ------------------------------------------------------------------ elementwise functions
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        """Natural logarithm (NaN and a numpy warning for negative input, as in numpy)."""
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.Relu.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.Maximum.apply(self, self._lift(other))
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.Minimum.apply(self, self._lift(other))
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Clamp values into [min, max]; either bound may be None."""
+        if min is None and max is None:
+            raise op_error("clip: give at least one of min and max")
+        return ops.Clip.apply(self, low=min, high=max)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """The tensor converted to `dtype` (differentiable between floating dtypes)."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind not in _FLOAT_KINDS:  # integer/boolean results are not differentiable: not recorded
+            return Tensor._wrap(self.data.astype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Variance (biased, ddof=0, by default), composed as mean((x - mean(x))**2)."""
+        axes = ops._normalize_axis(axis, self.ndim, "var")  # errors name var, not the mean inside it
+        n = int(np.prod([self.shape[i] for i in axes]))  # values per reduction
+        centered = self - self.mean(axis=axis, keepdims=True)
+        squares = centered * centered
+        if ddof == 0:
+            return squares.mean(axis=axis, keepdims=keepdims)
+        if n - ddof <= 0:
+            raise op_error(f"var: ddof={ddof} needs more than {ddof} values per reduction, got {n}")
+        return squares.sum(axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
+
+    def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        """Largest value over `axis`; tied maxima share the gradient evenly."""
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        """Smallest value over `axis`; tied minima share the gradient evenly."""
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        """Index of the largest value (an integer tensor, not differentiable)."""
+        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis)))
+
+    def argmin(self, axis: int | None = None) -> Tensor:
+        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis)))
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> Tensor:
+        """`x.reshape(2, 3)` or `x.reshape((2, 3))`; one dimension may be -1."""
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        if shape == self.shape:
+            return self
+        return ops.Reshape.apply(self, shape=shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Reverse the axes, or permute them as given (numpy's semantics)."""
+        if len(axes) == 1 and axes[0] is None:  # numpy's x.transpose(None): reverse the axes
+            axes = ()
+        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return ops.Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        perm = list(range(self.ndim))
+        perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+        return self.transpose(tuple(perm))
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        shape = tuple(shape)
+        return self if shape == self.shape else ops.BroadcastTo.apply(self, shape=shape)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """Insert an axis of length 1 at `axis` (negative counts from the end of the result)."""
+        ndim = self.ndim + 1
+        if not -ndim <= axis < ndim:
+            raise op_error(f"unsqueeze: axis {axis} is out of range for a result with {ndim} dimensions")
+        axis %= ndim
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def squeeze(self, axis: int | tuple | None = None) -> Tensor:
+        """Remove axes of length 1 (all of them, or those named)."""
+        if axis is None:
+            axes = tuple(i for i, n in enumerate(self.shape) if n == 1)
+        else:
+            axes = ops._normalize_axis(axis, self.ndim, "squeeze")
+            bad = [a for a in axes if self.shape[a] != 1]
+            if bad:
+                raise op_error(f"squeeze: axis {bad[0]} of shape {self.shape} has length {self.shape[bad[0]]}, not 1")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge axes start_dim..end_dim into one (all axes by default), as torch.flatten."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1 :])
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=ops._unwrap_index(index))
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Same as `Tensor(...)`, spelled like `torch.tensor`."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _tensors(items: Sequence[Any], op: str) -> list[Tensor]:
+    items = list(items)
+    if not items:
+        raise op_error(f"{op}: needs at least one tensor")
+    first = next((t for t in items if isinstance(t, Tensor)), None)
+    if first is None:
+        first = Tensor(items[0])
+    return [first._lift(t) for t in items]
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (numpy.concatenate)."""
+    return ops.Concatenate.apply(*_tensors(tensors, "concatenate"), axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis (numpy.stack); all must have the same shape."""
+    items = _tensors(tensors, "stack")
+    shapes = {t.shape for t in items}
+    if len(shapes) > 1:
+        raise op_error(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return concatenate([t.unsqueeze(axis) for t in items], axis=axis)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise `a if condition else b`; the condition is not differentiated."""
+    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    a, b = _pair(a, b)
+    return ops.Where.apply(a, b, condition=cond)
+
+
+def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors; a non-Tensor adopts the other's dtype."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
+    return like._lift(a), like._lift(b)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; tied elements share the gradient evenly."""
+    a, b = _pair(a, b)
+    return ops.Maximum.apply(a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; tied elements share the gradient evenly."""
+    a, b = _pair(a, b)
+    return ops.Minimum.apply(a, b)
+
+
+autograd._Tensor = Tensor

@@ -1,0 +1,96 @@
+"""`python -m tinygrad_bn train ...`: train an MLP from command-line options, print a per-epoch table, and
+write the history (JSON) and the learning curves (PNG) to the output folder."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import nn, optim
+from ..data import DataLoader, load_digits, load_mnist
+from ..nn import functional as F
+from ..random import manual_seed
+from ..serialization import atomic_write
+from .history import History
+from .loop import fit
+
+OPTIMIZERS = {
+    "sgd": lambda params, a: optim.SGD(params, lr=a.lr, weight_decay=a.weight_decay),
+    "momentum": lambda params, a: optim.SGD(params, lr=a.lr, momentum=0.9, weight_decay=a.weight_decay),
+    "adagrad": lambda params, a: optim.AdaGrad(params, lr=a.lr, weight_decay=a.weight_decay),
+    "rmsprop": lambda params, a: optim.RMSprop(params, lr=a.lr, weight_decay=a.weight_decay),
+    "adam": lambda params, a: optim.Adam(params, lr=a.lr, weight_decay=a.weight_decay),
+}
+
+
+def load_dataset(name: str, data_dir: str | None = None) -> tuple:
+    """((x_train, t_train), (x_test, t_test)) of 'digits', 'mnist' or 'fashion-mnist', flattened, in [0, 1]."""
+    if name == "digits":
+        return load_digits()
+    return load_mnist(root=data_dir, dataset=name)
+
+
+def parse_init(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def plot_history(history: History, path: Path, title: str = "") -> Path:
+    """Learning curves (loss and accuracy per epoch, train and dev) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, history.epochs + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, history.train_loss, label="train")
+    right.plot(epochs, history.train_acc, label="train")
+    if history.dev_loss:
+        left.plot(epochs, history.dev_loss, label="dev")
+        right.plot(epochs, history.dev_acc, label="dev")
+    left.set(xlabel="epoch", ylabel="loss", title="loss")
+    right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+    return path
+
+
+def train_command(args: argparse.Namespace) -> int:
+    manual_seed(args.seed)
+    (x_train, t_train), (x_test, t_test) = load_dataset(args.dataset, args.data_dir)
+    hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
+    model = nn.MLP(x_train.shape[1], hidden, int(t_train.max()) + 1, activation=args.activation,
+                   weight_init_std=parse_init(args.init), batchnorm=args.batchnorm, dropout=args.dropout)
+    optimizer = OPTIMIZERS[args.optimizer](model.parameters(), args)
+    train_loader = DataLoader(x_train, t_train, args.batch_size, shuffle=True, seed=args.seed)
+    dev_loader = DataLoader(x_test, t_test, 1000)
+    print(f"{args.dataset}: {len(x_train)} training and {len(x_test)} test examples; model {model.sizes}, "
+          f"{'with' if args.batchnorm else 'without'} batch norm, {args.optimizer} lr {args.lr}")
+    print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test loss':>9} {'test acc':>8} {'seconds':>7}")
+
+    def report(epoch: int, h: History) -> None:
+        print(f"{epoch:>5} {h.train_loss[-1]:>10.4f} {h.train_acc[-1]:>9.4f} {h.dev_loss[-1]:>9.4f} "
+              f"{h.dev_acc[-1]:>8.4f} {h.seconds[-1]:>7.2f}", flush=True)
+
+    history = fit(model, F.cross_entropy, optimizer, train_loader, args.epochs, dev_loader=dev_loader,
+                  callbacks=[report], progress=not args.no_progress)
+    out = Path(args.out)
+    record: dict[str, Any] = {"options": vars(args), "history": history.to_dict()}
+    atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=2).encode()))
+    print(f"wrote {(out / 'history.json').resolve()}")
+    try:
+        path = plot_history(history, out / "curves.png", title=f"{args.dataset}, {model.sizes}")
+        print(f"wrote {path.resolve()}")
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install 'tinygrad_bn[examples]')")
+    return 0

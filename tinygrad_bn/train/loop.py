@@ -1,0 +1,221 @@
+"""The training loop: `fit` trains for some epochs and returns a `History`; `evaluate` measures a model.
+
+The model is put in training mode for training and in evaluation mode for evaluation, and its mode is
+restored afterwards. A NaN or infinite loss stops training with an error naming the epoch and step.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..nn.module import Module
+from ..optim.optimizer import Optimizer
+from ..tensor import Tensor
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import EWMA, History
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def accuracy(logits: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
+    """Fraction of rows whose largest logit is at the label (labels as class indices or one-hot rows)."""
+    scores = np.asarray(logits.data if isinstance(logits, Tensor) else logits)
+    target = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if target.ndim == 2:
+        if target.shape != scores.shape:  # e.g. labels as an (N, 1) column: not one-hot rows
+            raise ValueError(f"accuracy: one-hot targets must have the logits' shape {scores.shape}, "
+                             f"got {target.shape}")
+        target = target.argmax(axis=1)
+    if scores.ndim != 2 or target.shape != (scores.shape[0],):
+        raise ValueError(f"accuracy: expected logits (N, C) and N labels, got {scores.shape} and {target.shape}")
+    return float(np.mean(scores.argmax(axis=1) == target))
+
+
+def evaluate(model: Module, loader: Iterable, loss_fn: LossFn) -> tuple[float, float]:
+    """(mean loss, accuracy) over a loader, in evaluation mode and without recording a graph."""
+    was_training = model.training
+    model.eval()
+    total_loss = total_correct = 0.0
+    count = 0
+    try:
+        with no_grad():
+            for xb, yb in loader:
+                logits = model(xb)
+                n = len(xb)
+                total_loss += loss_fn(logits, yb).item() * n
+                total_correct += accuracy(logits, yb) * n
+                count += n
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate: the loader yielded no examples")
+    return total_loss / count, total_correct / count
+
+
+class EarlyStopping:
+    """Stop when `monitor` ('dev_loss', 'dev_acc', 'train_loss', ...) has not improved by more than
+    `min_delta` for `patience` epochs; with `restore_best`, put back the weights of the best epoch."""
+
+    def __init__(self, monitor: str = "dev_loss", patience: int = 3, min_delta: float = 0.0,
+                 restore_best: bool = True) -> None:
+        if monitor not in History.__dataclass_fields__:
+            raise ValueError(f"EarlyStopping: unknown metric {monitor!r}")
+        if patience < 1:
+            raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
+        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
+        self.sign = -1.0 if monitor.endswith("acc") else 1.0  # accuracies improve upwards, losses downwards
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.best_state: dict[str, np.ndarray] | None = None
+
+    def update(self, epoch: int, history: History, model: Module) -> bool:
+        """Record the epoch's metric; True when training should stop."""
+        values = getattr(history, self.monitor)
+        if not values:
+            raise ValueError(f"EarlyStopping: {self.monitor} is not recorded (no dev_loader given?)")
+        value = self.sign * values[-1]
+        if self.best is None or value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_state = model.state_dict()
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def restore(self, model: Module) -> None:
+        if self.restore_best and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        if self.best_state is not None:
+            state["best_state"] = dict(self.best_state)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_state = state.get("best_state")
+
+
+def _progress_bar(loader: Iterable, enabled: bool, description: str) -> Any:
+    """A tqdm bar when wanted and stderr is a terminal; otherwise the loader itself."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(loader, desc=description, leave=False, dynamic_ncols=True)
+
+
+def fit(
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    train_loader: Iterable,
+    epochs: int,
+    dev_loader: Iterable | None = None,
+    scheduler: Any = None,
+    early_stopping: EarlyStopping | None = None,
+    callbacks: Iterable[Callable[[int, History], Any]] = (),
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> History:
+    """Train `model` for `epochs` epochs; record per-epoch metrics in the returned History.
+
+    Each step: forward, loss, backward, optimizer step. After each epoch: evaluate on `dev_loader`,
+    step the `scheduler`, call each callback as `callback(epoch, history)` (epochs count from 1), and
+    consult `early_stopping`. With `checkpoint`, the whole state is saved there after every epoch;
+    with `resume=True` too, a run continues from that file and ends exactly as an uninterrupted one.
+    """
+    history = History()
+    start = 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        info = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        start, history = info["epoch"], info["history"]
+        if early_stopping is not None and "early_stopping" in info["extra"]:
+            early_stopping.load_state_dict(info["extra"]["early_stopping"])
+            if history.stopped_early_at is not None:  # that run had ended: only its best weights remain to restore
+                start = epochs
+    was_training = model.training
+    try:
+        for epoch in range(start, epochs):
+            tick = time.perf_counter()
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(epoch)
+            loss, acc = _train_epoch(model, loss_fn, optimizer, train_loader, epoch, epochs, progress)
+            history.train_loss.append(loss)
+            history.train_acc.append(acc)
+            if dev_loader is not None:
+                dev_loss, dev_acc = evaluate(model, dev_loader, loss_fn)
+                history.dev_loss.append(dev_loss)
+                history.dev_acc.append(dev_acc)
+            history.lr.append(float(optimizer.param_groups[0]["lr"]))
+            if scheduler is not None:
+                scheduler.step()
+            history.seconds.append(time.perf_counter() - tick)
+            for callback in callbacks:
+                callback(epoch + 1, history)
+            stop = early_stopping is not None and early_stopping.update(epoch + 1, history, model)
+            if early_stopping is not None:
+                history.best_epoch = early_stopping.best_epoch
+            if stop:  # recorded before the checkpoint is written, so that resuming knows the run has ended
+                history.stopped_early_at = epoch + 1
+            if checkpoint is not None:
+                extra = {"early_stopping": early_stopping.state_dict()} if early_stopping is not None else None
+                save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, scheduler, extra=extra)
+            if stop:
+                break
+        if early_stopping is not None:
+            early_stopping.restore(model)
+    finally:
+        model.train(was_training)
+    return history
+
+
+def _train_epoch(model: Module, loss_fn: LossFn, optimizer: Optimizer, loader: Iterable, epoch: int,
+                 epochs: int, progress: bool) -> tuple[float, float]:
+    model.train()
+    running = EWMA(0.9)
+    total_loss = total_correct = 0.0
+    count = 0
+    bar = _progress_bar(loader, progress, f"epoch {epoch + 1}/{epochs}")
+    for step, (xb, yb) in enumerate(bar if bar is not None else loader):
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+        value = loss.item()
+        if not math.isfinite(value):
+            if bar is not None:
+                bar.close()
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch + 1}, step {step + 1}: the loss is {value}. "
+                "Try a smaller learning rate, batch normalization, or a different initialization."
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        n = len(xb)
+        total_loss += value * n
+        total_correct += accuracy(logits, yb) * n
+        count += n
+        if bar is not None:
+            bar.set_postfix(loss=f"{running.update(value):.4f}")
+    if bar is not None:
+        bar.close()
+    if count == 0:
+        raise ValueError("fit: the training loader yielded no batches")
+    return total_loss / count, total_correct / count

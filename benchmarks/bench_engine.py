@@ -81,6 +81,7 @@ DTYPE = np.float32
 TARGET_VS_NUMPY = 1.5  # at 100x100: tinygrad_bn forward+backward within 1.5x of hand-written numpy
 TARGET_VS_TORCH = 1.0  # at every size: no slower than torch eager
 SAMPLE_SECONDS = 0.02  # aim for samples of about this length (timeit's autorange idea)
+AGREE_RTOL = 1e-3  # the loss and gradients must match hand-written numpy this closely (normwise)
 DEEP_STEPS = 667  # three recorded ops per step, so 2,001 ops in the deep chain
 
 
@@ -186,7 +187,13 @@ def runners(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> dict[str, Callable[[
 
 
 def check_agreement(n: int, impls: dict[str, Callable[[], tuple]]) -> list[str]:
-    """Messages for every implementation whose loss or gradients differ from hand-written numpy."""
+    """Messages for every implementation whose loss or gradients differ from hand-written numpy.
+
+    The test is normwise, |got - ref| / |ref| <= AGREE_RTOL: float32 rounding gives about 1e-6, a wrong
+    formula 1e-2 and more, while an element that sits on relu's kink may legitimately take the other branch
+    under another library's rounding and move one entry (1e-4 of the norm at 100x100), which an
+    elementwise test would flag.
+    """
     ref = impls["numpy"]()
     problems = []
     for name, fn in impls.items():
@@ -195,11 +202,12 @@ def check_agreement(n: int, impls: dict[str, Callable[[], tuple]]) -> list[str]:
         got = fn()
         for label, r, g in zip(("loss", "grad x", "grad w", "grad b"), ref, got, strict=True):
             r, g = np.asarray(r, dtype=np.float64), np.asarray(g, dtype=np.float64)
-            scale = max(1.0, float(np.abs(r).max()))
-            if r.shape != g.shape or not np.allclose(g, r, rtol=1e-3, atol=1e-4 * scale):
-                worst = float(np.abs(g - r).max()) if r.shape == g.shape else float("nan")
-                problems.append(f"n={n}: {name} {label} differs from numpy (shapes {g.shape} vs {r.shape}, "
-                                f"max abs diff {worst:.3g})")
+            if r.shape != g.shape:
+                problems.append(f"n={n}: {name} {label} has shape {g.shape}, numpy's has {r.shape}")
+                continue
+            error = float(np.linalg.norm(g - r) / max(float(np.linalg.norm(r)), 1e-30))
+            if not error <= AGREE_RTOL:  # also catches NaN
+                problems.append(f"n={n}: {name} {label} differs from numpy: relative error {error:.3g}")
     return problems
 
 
@@ -406,8 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     unchecked = [what for what, done in (("tg/np (100 not in --sizes)", 100 in args.sizes),
                                          ("tg/torch (torch not importable)", torch is not None)) if not done]
     verdict = f"missed at {where}" if missed else "all checked ones hold" if unchecked else "all hold"
-    print(f"\ntargets: tg/np <= {TARGET_VS_NUMPY} at 100x100, tg/torch <= {TARGET_VS_TORCH} at every size: {verdict}"
-          + (f"; not checked: {', '.join(unchecked)}" if unchecked else ""))
+    targets = f"tg/np <= {TARGET_VS_NUMPY} at 100x100, tg/torch <= {TARGET_VS_TORCH} at every size"
+    skipped = f"; not checked: {', '.join(unchecked)}" if unchecked else ""
+    print(f"\ntargets: {targets}: {verdict}{skipped}")
     if args.json:
         results = {"environment": env, "chain": rows, "deep": deep}
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -22,6 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_bn as tg
 from tinygrad_bn import Tensor
+from tinygrad_bn.nn import functional as F
 from tinygrad_bn.testing import strategies as tst
 
 MAX_DIMS = 3
@@ -135,6 +136,21 @@ def matmul_operands(draw: Any, kinds: tuple) -> Sample:
     left = {"v": (k,), "m": (n, k), "b": ba + (n, k)}[kind[0]]
     right = {"v": (k,), "m": (k, m), "b": bb + (k, m)}[kind[1]]
     return Sample((draw(tst.arrays(left)), draw(tst.arrays(right))))
+
+
+@st.composite
+def linear_operands(draw: Any, bias: bool) -> Sample:
+    """Input x (1-D, 2-D or 3-D, ending in `in`), weight (out, in) and, with `bias`, a bias (out,)."""
+    n_in, n_out = draw(st.integers(1, MAX_SIDE)), draw(st.integers(1, MAX_SIDE))
+    lead = draw(st.sampled_from([(), (draw(st.integers(1, MAX_SIDE)),), (2, draw(st.integers(1, 3)))]))
+    arrays = [draw(tst.arrays(lead + (n_in,))), draw(tst.arrays((n_out, n_in)))]
+    if bias:
+        arrays.append(draw(tst.arrays((n_out,))))
+    return Sample(tuple(arrays))
+
+
+def _linear_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    return x @ w.T + (0 if b is None else b)
 
 
 @st.composite
@@ -358,6 +374,10 @@ OPS: list[OpSpec] = [
     OpSpec("matmul_2d", lambda a, b: a.matmul(b), np.matmul, lambda a, b: a @ b, matmul_operands(("mm",))),
     OpSpec("matmul_batched", lambda a, b: a @ b, np.matmul, lambda a, b: a @ b,
            matmul_operands(("bb", "vb", "bv", "bm", "mb"))),
+    OpSpec("linear", lambda x, w, b: F.linear(x, w, b), _linear_ref,
+           lambda x, w, b: _torch().nn.functional.linear(x, w, b), linear_operands(bias=True)),
+    OpSpec("linear_no_bias", lambda x, w: F.linear(x, w), _linear_ref,
+           lambda x, w: _torch().nn.functional.linear(x, w), linear_operands(bias=False)),
     # reductions
     OpSpec("sum", lambda x, axis, keepdims: x.sum(axis=axis, keepdims=keepdims),
            lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),

@@ -46,7 +46,8 @@ def test_table_covers_the_engine():
     required = {
         "add", "sub", "mul", "div", "pow_tensor", "pow_scalar", "pow_int", "rpow", "rsub", "rtruediv",
         "maximum", "minimum", "where", "clip", "neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh",
-        "astype", "matmul_1d", "matmul_2d", "matmul_batched", "sum", "mean", "var", "max", "min",
+        "astype", "matmul_1d", "matmul_2d", "matmul_batched", "linear", "linear_no_bias", "sum", "mean", "var",
+        "max", "min",
         "getitem_basic", "getitem_repeated", "getitem_labels", "concatenate", "stack", "reshape", "transpose",
         "T", "squeeze", "unsqueeze", "broadcast_to", "flatten",
     }

@@ -113,7 +113,7 @@ class Function:
         out._retains_grad = False
         out.name = None
         if STATE.grad_enabled:
-            needs = tuple(t.requires_grad for t in inputs)
+            needs = tuple([t.requires_grad for t in inputs])
             if True in needs or STATE.trace:
                 fn.parents = inputs
                 fn.needs = needs
@@ -129,10 +129,9 @@ class Function:
 
     def release(self) -> None:
         """Drop what forward stored for backward (after a backward without retain_graph)."""
-        keep = {k: v for k, v in self.__dict__.items() if k in ("parents", "needs", "scope")}
+        parents, needs, scope = self.parents, self.needs, self.scope
         self.__dict__.clear()
-        self.__dict__.update(keep)
-        self.released = True
+        self.parents, self.needs, self.scope, self.released = parents, needs, scope, True
 
     @property
     def name(self) -> str:
@@ -179,15 +178,15 @@ class BackwardScope:
 
 def sum_to_shape(grad: Tensor, shape: tuple) -> Tensor:
     """Sum a broadcast gradient back to `shape` (the shape of the operand it belongs to)."""
+    if grad.shape == shape:
+        return grad
     lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape != shape:
-        grad = grad.reshape(shape)
-    return grad
+    stretched = tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
+    if stretched:  # axes where the operand had length 1
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if lead > 0:  # leading axes the operand did not have
+        grad = grad.sum(axis=tuple(range(lead)))
+    return grad if grad.shape == shape else grad.reshape(shape)
 
 
 def backpropagate(
@@ -247,10 +246,11 @@ def backpropagate(
                     continue
                 if wanted is not None and id(parent) not in wanted:
                     continue
-                if parent_grad.shape != parent.shape:
-                    parent_grad = sum_to_shape(parent_grad, parent.shape)
-                if parent_grad.dtype != parent.dtype:
-                    parent_grad = parent_grad.astype(parent.dtype)
+                have, want = parent_grad.data, parent.data  # arrays: no property calls in the hot loop
+                if have.shape != want.shape:
+                    parent_grad = sum_to_shape(parent_grad, want.shape)
+                if have.dtype != want.dtype:
+                    parent_grad = parent_grad.astype(want.dtype)
                 previous = grads.get(id(parent))
                 grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
             if not retain_graph and ctx.saves_values:
@@ -263,16 +263,13 @@ def backpropagate(
 def _accumulate(tensor: Tensor, grad: Tensor, create_graph: bool) -> None:
     """Add `grad` into `tensor.grad` (PyTorch's accumulation across backward calls)."""
     if tensor.grad is None:
-        if not create_graph:
-            data = grad.data
-            if not isinstance(data, np.ndarray) or not data.flags.writeable:
-                data = np.array(data)  # own, writable memory: broadcast views are read-only
-            grad = _Tensor(data)
+        if not create_graph:  # own, writable memory: broadcast views are read-only, and grads may be shared
+            grad = _Tensor._wrap(np.array(grad.data))
         tensor.grad = grad
     elif create_graph:
         tensor.grad = tensor.grad + grad
     else:
-        tensor.grad = _Tensor(tensor.grad.data + grad.data)
+        tensor.grad = _Tensor._wrap(np.asarray(tensor.grad.data + grad.data))
 
 
 def _as_tuple(x: Any) -> tuple:
@@ -331,7 +328,7 @@ def _seeds(outs: tuple, grad_outputs: Any, where: str) -> list:
                     "for a single-element output. Pass gradient= (a tensor of the output's shape), "
                     "or reduce the output first, e.g. out.sum().backward()"
                 )
-            g = _Tensor(np.ones(out.shape, dtype=out.dtype))
+            g = _Tensor._wrap(np.ones(out.shape, dtype=out.dtype))
         else:
             g = g if isinstance(g, _Tensor) else _Tensor(np.asarray(g, dtype=out.dtype))
             if g.dtype != out.dtype:  # gradients have their tensor's dtype (float32 stays float32)

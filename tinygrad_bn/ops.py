@@ -136,10 +136,39 @@ class MatMul(Function):
             g = g.unsqueeze(-2)
         ga = gb = None
         if self.needs[0]:
-            ga = sum_to_shape(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+            ga = sum_to_shape(g @ b2.mT, a2.shape).reshape(a.shape)
         if self.needs[1]:
-            gb = sum_to_shape(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape)
+            gb = sum_to_shape(a2.mT @ g, b2.shape).reshape(b.shape)
         return ga, gb
+
+
+class Linear(Function):
+    """x @ w.T (+ b) in one op, w of shape (out, in): the affine layer (PyTorch's addmm).
+
+    One op instead of transpose, matmul and add, because small networks spend their time per op;
+    its backward is still Tensor operations (gradients of gradients work).
+    """
+
+    def forward(self, x, w, b=None):
+        if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+            raise op_error(f"linear: input of shape {x.shape} cannot be multiplied by a weight of shape {w.shape} "
+                           f"(expected (out_features, {x.shape[-1] if x.ndim else '?'}))")
+        out = x @ w.T
+        if b is not None:
+            out += b
+        return out
+
+    def backward(self, g):
+        x, w = self.parents[0], self.parents[1]
+        gx = g @ w if self.needs[0] else None
+        gw = gb = None
+        if self.needs[1]:
+            g2 = g if g.ndim == 2 else g.reshape(-1, w.shape[0])
+            x2 = x if x.ndim == 2 else x.reshape(-1, w.shape[1])
+            gw = g2.T @ x2
+        if len(self.parents) == 3 and self.needs[2]:
+            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+        return gx, gw, gb
 
 
 # ----------------------------------------------------------------------------- elementwise, unary
@@ -207,13 +236,22 @@ class Sigmoid(Function):
     saves_output = True
 
     def forward(self, a):
-        # the two branches keep exp from overflowing for large |a|
-        e = np.exp(-np.abs(a))
-        return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        with np.errstate(over="ignore"):  # exp(-a) overflows to inf for a < -88 (float32): 1 / inf = 0
+            return 1 / (1 + np.exp(-a))
 
     def backward(self, g):
-        s = self.output()
-        return (g * (s * (1 - s)),)
+        return (SigmoidGrad.apply(g, self.output()),)
+
+
+class SigmoidGrad(Function):
+    """g * s * (1 - s) from sigmoid's output s: one op instead of three (its backward is Tensor ops)."""
+
+    def forward(self, g, s):
+        return g * (s * (1 - s))
+
+    def backward(self, gg):
+        g, s = self.parents
+        return gg * (s * (1 - s)), gg * g * (1 - 2 * s)
 
 
 class Tanh(Function):
@@ -223,8 +261,18 @@ class Tanh(Function):
         return np.tanh(a)
 
     def backward(self, g):
-        t = self.output()
-        return (g * (1 - t * t),)
+        return (TanhGrad.apply(g, self.output()),)
+
+
+class TanhGrad(Function):
+    """g * (1 - t * t) from tanh's output t: one op instead of three (its backward is Tensor ops)."""
+
+    def forward(self, g, t):
+        return g * (1 - t * t)
+
+    def backward(self, gg):
+        g, t = self.parents
+        return gg * (1 - t * t), gg * g * t * -2
 
 
 class Clip(Function):
@@ -280,7 +328,8 @@ class Sum(Function):
         return np.asarray(a.sum(axis=self.axes, keepdims=keepdims))
 
     def backward(self, g):
-        g = g.reshape(_kept_shape(self.in_shape, self.axes))
+        if g.ndim:  # a full reduction's scalar broadcasts as it is; otherwise put the summed axes back
+            g = g.reshape(_kept_shape(self.in_shape, self.axes))
         return (g.broadcast_to(self.in_shape),)
 
 
@@ -296,8 +345,9 @@ class Mean(Function):
         return np.asarray(a.mean(axis=self.axes, keepdims=keepdims))
 
     def backward(self, g):
-        g = g.reshape(_kept_shape(self.in_shape, self.axes)) * (1.0 / self.count)
-        return (g.broadcast_to(self.in_shape),)
+        if g.ndim:  # as in Sum.backward
+            g = g.reshape(_kept_shape(self.in_shape, self.axes))
+        return ((g * (1.0 / self.count)).broadcast_to(self.in_shape),)
 
 
 class _Extreme(Function):

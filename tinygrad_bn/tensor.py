@@ -366,6 +366,11 @@ class Tensor:
     def T(self) -> Tensor:
         return self.transpose()
 
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped: each matrix of a batch transposed (torch's `mT`)."""
+        return self.transpose() if self.ndim == 2 else self.swapaxes(-1, -2)
+
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         perm = list(range(self.ndim))
         perm[axis1], perm[axis2] = perm[axis2], perm[axis1]

@@ -32,7 +32,7 @@ EXPECTED = {
     "bn1d": ({"Mean", "Sub", "Sqrt", "Div", "weight"}, {"running_mean", "running_var", "Sqrt", "Div"}),
     "bn2d": ({"Mean", "Sub", "Sqrt", "Div", "weight"}, {"running_mean", "running_var", "Sqrt", "Div"}),
     "layernorm": ({"Mean", "Sub", "Sqrt", "Div", "weight"}, {"Mean", "Sub", "Sqrt", "Div", "weight"}),
-    "mlp": ({"0.weight", "MatMul", "1.weight", "Mean", "Relu"}, {"1.running_mean", "7.running_var", "MatMul"}),
+    "mlp": ({"0.weight", "Linear", "1.weight", "Mean", "Relu"}, {"1.running_mean", "7.running_var", "Linear"}),
 }
 
 
@@ -66,7 +66,7 @@ def test_flags_change_the_drawing(tmp_path, capsys, parse_dot):
     values = draw("--values")
     assert all("mean " in n.label and "max " in n.label for n in values.graph_nodes() if n.fill == FILL["op"])
     collapsed = draw("--collapse")
-    assert [n.lines[0] for n in collapsed.with_fill(FILL["module"])] == ["BatchNorm1d"]
+    assert [n.lines[:2] for n in collapsed.with_fill(FILL["output"])] == [["output", "BatchNorm1d"]]
     both = draw("--eval", "--backward", "--collapse")
     assert len(both.with_fill(FILL["module"])) == 1 and len(both.with_fill(FILL["backward module"])) == 1
 

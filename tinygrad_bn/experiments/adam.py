@@ -25,7 +25,7 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json
+from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json, write_text
 
 HIDDEN = (32, 32)
 LR = 0.01
@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     write_json(out / "adam.json", results)
     plot_curves(runs, out / "adam.png", figure_title("Small network with Adam", results))
-    (out / "adam.md").write_text(table(results))
+    write_text(out / "adam.md", table(results))
     return results
 
 

@@ -98,6 +98,10 @@ def write_json(path: Path, data: Any) -> Path:
     return atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, default=_jsonable).encode()))
 
 
+def write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

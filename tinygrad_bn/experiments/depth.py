@@ -28,7 +28,7 @@ from ..parallel import map_jobs
 from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json
+from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json, write_text
 
 MODELS = {  # name: (hidden layers, activation, batch norm, learning rate)
     "S3": (2, "sigmoid", False, 0.01),
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                             "grad_std": float(lr["grads"].std())} for lr in r["layers"]]
                                for r in runs if "layers" in r}}
     write_json(out / "depth.json", results)
-    (out / "depth.md").write_text(table(summary))
+    write_text(out / "depth.md", table(summary))
     return results
 
 
@@ -218,3 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{results['dataset']}: 7 models in {results['seconds']:.1f} s ({results['machine']}); "
           f"wrote {Path(args.out).resolve()}/depth*.{{json,png,md}}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

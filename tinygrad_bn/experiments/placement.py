@@ -14,7 +14,7 @@ from typing import Any
 
 from ..parallel import map_jobs
 from .adam import NOTES, data_text, describe_settings, figure_title, layers_description, plot_curves, prepare, train_one
-from .common import Timer, add_common_arguments, machine, write_json
+from .common import Timer, add_common_arguments, machine, write_json, write_text
 
 VARIANTS = ("none", "bn_before", "bn_after", "ln_before")
 LABELS = {"none": "no normalization", "bn_before": "BN before ReLU", "bn_after": "BN after ReLU",
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     write_json(out / "placement.json", results)
     plot_curves(runs, out / "placement.png", figure_title("Where to normalize", results))
-    (out / "placement.md").write_text(table(results))
+    write_text(out / "placement.md", table(results))
     return results
 
 

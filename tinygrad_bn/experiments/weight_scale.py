@@ -23,7 +23,7 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json
+from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json, write_text
 
 SCALES = np.logspace(0, -4, 16)
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     write_json(out / "weight_scale.json", results)
     _plot(rows, out / "weight_scale.png", data.describe())
-    (out / "weight_scale.md").write_text(table(rows))
+    write_text(out / "weight_scale.md", table(rows))
     return results
 
 
@@ -136,3 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{results['dataset']}: {len(results['runs']) * 2} trainings in {results['seconds']:.1f} s "
           f"({results['machine']}); wrote {Path(args.out).resolve()}/weight_scale.{{json,png,md}}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

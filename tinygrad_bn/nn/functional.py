@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
 from ..autograd import no_grad, op_error
 from ..random import default_generator
 from ..tensor import Tensor
@@ -17,14 +18,15 @@ from ..tensor import Tensor
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias, with weight in PyTorch's layout (out_features, in_features)."""
-    if x.shape[-1] != weight.shape[-1]:
+    """x @ weight.T + bias, with weight in PyTorch's layout (out_features, in_features); one primitive op."""
+    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
         raise op_error(
-            f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight expects "
+            f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but the weight expects "
             f"{weight.shape[-1]} (weight shape {weight.shape})"
         )
-    out = x @ weight.T
-    return out if bias is None else out + bias
+    if bias is None:
+        return ops.Linear.apply(x, weight)
+    return ops.Linear.apply(x, weight, bias)
 
 
 def relu(x: Tensor) -> Tensor:

@@ -407,8 +407,8 @@ class _Builder:
         member_of: dict[int, tuple[int, bool]] = {}  # id(op tensor) -> (id(module), backward?)
         found: dict[tuple[int, bool], tuple[int, Any]] = {}  # -> (index of its last op, module)
         for i, t in enumerate(nodes):
-            if t._ctx is None or id(t) in self.output_labels:
-                continue
+            if t._ctx is None or (id(t) in self.output_labels and _scope_path(t._ctx)[1]):
+                continue  # gradients drawn by backward=True stay nodes of their own
             module = _collapsed_module(t._ctx)
             if module is not None:
                 member_of[id(t)] = (id(module), _scope_path(t._ctx)[1])
@@ -418,6 +418,8 @@ class _Builder:
         key_of = {group: f"m{k}" for k, (group, _) in enumerate(ordered)}
         groups: dict[str, tuple[Any, bool]] = {key_of[group]: (module, group[1]) for group, (_, module) in ordered}
         group_of = {tensor_id: key_of[group] for tensor_id, group in member_of.items()}
+        # a module that computes an output is drawn as that output (its label first)
+        output_of = {group_of[tid]: label for tid, label in self.output_labels.items() if tid in group_of}
         # a leaf disappears into a module's node when only that module's ops use it (an output op, drawn
         # on its own, counts as its module's): its parameters and buffers, and constants such as eps
         users = self._users(nodes)
@@ -450,6 +452,8 @@ class _Builder:
                 buffers = used_buffers.get(id(module), {})
                 lines = [self._module_label(module)] + shapes + [buffers[n] for n in sorted(buffers, key=order.get)]
                 label, kind = "\\n".join(lines), "module"
+            if key in output_of:
+                label, kind = f"{output_of[key]}\\n{label}", "output"
             self.kinds_drawn.add(kind)
             self.graph.node(key, label, **STYLES[kind])
         for t in nodes:

@@ -6,6 +6,8 @@ to each input's shape, so binary ops simply return the full-shape gradient.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import autograd
@@ -36,7 +38,9 @@ class Sub(Function):
         return a - b
 
     def backward(self, g):
-        return g, (-g if self.needs[1] else None)
+        if not self.needs[1]:
+            return g, None
+        return g, -sum_to_shape(g, self.parents[1].shape)  # reduce a broadcast b first: negate fewer values
 
 
 class Mul(Function):
@@ -45,6 +49,8 @@ class Mul(Function):
 
     def backward(self, g):
         a, b = self.parents
+        if a is b:  # x * x: one product, doubled (instead of two products added up)
+            return (g * a) * 2, None
         return (g * b if self.needs[0] else None), (g * a if self.needs[1] else None)
 
 
@@ -56,8 +62,12 @@ class Div(Function):
 
     def backward(self, g):
         _, b = self.parents
-        ga = g / b
-        return (ga if self.needs[0] else None), (-ga * self.output() if self.needs[1] else None)
+        ga = g / b if self.needs[0] else None
+        gb = None
+        if self.needs[1]:
+            # d(a/b)/db = -out/b; b is constant along its broadcast axes, so sum g * out first, then divide
+            gb = -(sum_to_shape(g * self.output(), b.shape) / b)
+        return ga, gb
 
 
 class Pow(Function):
@@ -300,8 +310,21 @@ class Cast(Function):
 # ----------------------------------------------------------------------------- reductions
 
 
+_AXES: dict = {}  # (axis, ndim) -> normalized axes: reductions run with the same few arguments over and over
+
+
 def _normalize_axis(axis, ndim: int, op: str) -> tuple:
     """Axis argument (None, int or tuple) as a sorted tuple of non-negative ints, checked against ndim."""
+    key = (axis, ndim) if axis is None or isinstance(axis, (int, tuple)) else None
+    axes = _AXES.get(key) if key is not None else None
+    if axes is None:
+        axes = _check_axis(axis, ndim, op)
+        if key is not None:
+            _AXES[key] = axes
+    return axes
+
+
+def _check_axis(axis, ndim: int, op: str) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -341,8 +364,9 @@ class Mean(Function):
         if a.size == 0:
             raise op_error(f"mean: the input of shape {a.shape} is empty, its mean is undefined")
         self.in_shape = a.shape
-        self.count = int(np.prod([a.shape[i] for i in self.axes]))
-        return np.asarray(a.mean(axis=self.axes, keepdims=keepdims))
+        self.count = math.prod([a.shape[i] for i in self.axes])
+        total = np.add.reduce(a, axis=self.axes, keepdims=keepdims)  # np.mean's work, without its overhead
+        return np.asarray(total / self.count, dtype=total.dtype if a.dtype.kind == "f" else None)
 
     def backward(self, g):
         if g.ndim:  # as in Sum.backward

@@ -57,6 +57,8 @@ def main(argv: list[str]) -> None:
     elif task == "bench":
         setup()
         run([PYTHON, "benchmarks/bench_engine.py", *rest])
+        run([PYTHON, "benchmarks/bench_train.py"])
+        run([PYTHON, "benchmarks/bench_viz.py"])
     else:
         sys.exit(f"unknown task {task!r}; use one of: demo, test, setup, bench")
 

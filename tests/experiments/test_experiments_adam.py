@@ -1,5 +1,6 @@
 """Experiment 3 (small network with Adam): a quick run writes its files, with curves of the right shape, and
-where torch is installed the PyTorch twin trained from the same weights on the same batches agrees."""
+where torch is installed the PyTorch twin trained from the same weights on the same batches agrees (in float64
+to rounding error)."""
 import importlib.util
 import json
 
@@ -39,6 +40,8 @@ def test_quick_run_writes_results(quick, capsys):
     assert "| with BN" in md and "| without BN" in md and "97.80%" in md and "95.55%" in md
     assert results["sizes"] == [64, 32, 32, 10]  # the input size comes from the data
     assert results["epochs"] == 2 and results["n_train"] == 1000 and results["n_val"] <= 500
+    assert results["dtype"] == "float32" and all(run["dtype"] == "float32" for run in results["runs"].values())
+    assert "batch 32, float32)" in md
     assert results["seconds"] > 0 and results["machine"]
     assert set(results["runs"]) == {"bn_before", "none"}
     assert results["published"]["test_accuracy"] == {"with BN": 0.978, "without BN": 0.9555}
@@ -73,6 +76,40 @@ def test_torch_twin_matches(quick):
             for name in ("train_loss", "val_loss"):
                 np.testing.assert_allclose(run[name], twin[name], rtol=3e-2)
             assert c["max_abs_acc_diff"] <= 0.03
+
+
+@pytest.fixture(scope="module")
+def quick_float64(tmp_path_factory):
+    out = tmp_path_factory.mktemp("adam64")
+    assert adam.main(["--quick", "--dataset", "digits", "--out", str(out), "--jobs", "1", "--dtype", "float64"]) == 0
+    return out, json.loads((out / "adam.json").read_text())
+
+
+def test_float64_run(quick_float64):
+    out, results = quick_float64
+    assert results["dtype"] == "float64"
+    assert all(run["dtype"] == "float64" for run in results["runs"].values())  # the parameters the model trained
+    for run in results["runs"].values():
+        _check_curves(run, results["epochs"])
+    assert "batch 32, float64)" in (out / "adam.md").read_text()
+    assert (out / "adam.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_torch_twin_coincides_in_float64(quick_float64):
+    _, results = quick_float64
+    assert results["torch"] and any("float64" in note for note in results["notes"])
+    for run in results["runs"].values():
+        twin, c = run["torch"], run["comparison"]
+        # in float64 rounding differences (~1e-16) stay far below Adam's eps: the twins coincide
+        for name in ("running_train_loss", "train_loss", "val_loss"):
+            np.testing.assert_allclose(run[name], twin[name], rtol=1e-9, err_msg=name)
+        assert run["train_acc"] == twin["train_acc"] and run["val_acc"] == twin["val_acc"]
+        assert c["max_rel_loss_diff"] < 1e-9 and c["max_abs_acc_diff"] == 0
+        assert c["max_abs_param_diff_without_bn_invariant_biases"] < 1e-12
+        assert max(c["param_diff_by_epoch"]) < 1e-12
+        # even the biases before BN, walked by Adam on rounding noise, stay within ~lr * 1e-9 per step
+        assert c["max_abs_param_diff"] < 1e-7
 
 
 def test_no_torch_flag(tmp_path, capsys):

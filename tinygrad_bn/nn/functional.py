@@ -226,3 +226,37 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
         raise op_error(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
+
+
+# ----------------------------------------------------------------------------- regularization penalties
+
+
+def _penalized(params: Any) -> list[Tensor]:
+    """The tensors a penalty applies to: those given, or a Module's weight matrices (ndim >= 2, not biases
+    or BN's gamma and beta, as the source material regularizes only W)."""
+    if hasattr(params, "named_parameters"):
+        return [p for p in params.parameters() if p.ndim >= 2]
+    items = [params] if isinstance(params, Tensor) else list(params)
+    for p in items:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"penalty: expected Tensors or a Module, got {type(p).__name__}")
+    return items
+
+
+def l2_penalty(params: Any, lam: float, m: int) -> Tensor:
+    """lam / (2m) * sum of squared Frobenius norms ||W||_F^2, the term the source material adds to the cost
+    (m: the number of training examples). Its gradient lam/m * W is weight decay."""
+    if m <= 0 or lam < 0:
+        raise ValueError(f"l2_penalty: need lam >= 0 and m > 0, got lam={lam}, m={m}")
+    total = sum(((p * p).sum() for p in _penalized(params)), start=Tensor(0.0))
+    return total * (lam / (2 * m))
+
+
+def l1_penalty(params: Any, lam: float, m: int) -> Tensor:
+    """lam / (2m) * sum of |w| over all weights: the L2 term with the L1 norm in its place. Its gradient has
+    the same size lam/(2m) for every nonzero weight, however small, so it drives unneeded weights to 0
+    (a sparse model), where L2's gradient shrinks along with the weight and only makes them small."""
+    if m <= 0 or lam < 0:
+        raise ValueError(f"l1_penalty: need lam >= 0 and m > 0, got lam={lam}, m={m}")
+    total = sum((p.abs().sum() for p in _penalized(params)), start=Tensor(0.0))
+    return total * (lam / (2 * m))

@@ -64,13 +64,13 @@ def is_grad_enabled() -> bool:
     return STATE.grad_enabled
 
 
-class _Explained(ValueError):
-    """A ValueError whose message already names the op and the shapes; `Function.apply` passes it on."""
+class OpError(ValueError):
+    """Bad input to an op: a ValueError whose message names the op and the shapes involved."""
 
 
 def op_error(message: str) -> ValueError:
     """Build the error an op raises for bad input (its message names the op and the shapes)."""
-    return _Explained(message)
+    return OpError(message)
 
 
 class Function:
@@ -102,7 +102,7 @@ class Function:
         fn = object.__new__(cls)
         try:
             data = fn.forward(*[t.data for t in inputs], **params)
-        except _Explained:
+        except OpError:
             raise
         except (ValueError, IndexError, TypeError) as err:
             shapes = ", ".join(str(t.shape) for t in inputs)

@@ -161,3 +161,16 @@ def test_load_digits_formats():
     assert x.shape[1:] == (1, 8, 8) and x.max() == 16.0
     assert t.shape[1:] == (10,) and t.dtype == np.float32
     assert abs(len(x) - len(xs)) <= 10
+
+
+def test_files_of_different_folders_are_never_mixed(places):
+    """Training files in one folder and test files in another are not combined into one dataset."""
+    make_mnist(places["root"], marker=10)
+    make_mnist(places["env"], marker=20)
+    for name in (FILES["test_images"], FILES["test_labels"]):
+        (places["root"] / name).unlink()
+    assert marker_of(load_mnist(places["root"], normalize=False)) == 20  # the first complete folder
+    for name in (FILES["train_images"], FILES["train_labels"]):
+        (places["env"] / name).unlink()
+    with pytest.raises(DatasetNotFoundError, match="no single folder holds all four files"):
+        load_mnist(places["root"])

@@ -294,3 +294,12 @@ def test_split_property(labels, weights, stratify, seed):
             members = np.sum(y == c)
             for (_, ys), f in zip(parts, fractions):
                 assert abs(np.sum(ys == c) - f * members) <= 1.0 + 1e-9
+
+
+def test_batches_are_copies_of_the_dataset():
+    x, y = np.arange(12.0).reshape(6, 2), np.arange(6)
+    for shuffle in (False, True):
+        xb, yb = next(iter(DataLoader(x, y, 3, shuffle=shuffle, seed=0)))
+        xb.data[...] = -1
+        yb.data[...] = -1
+        assert x.min() == 0 and y.min() == 0

@@ -278,3 +278,17 @@ def test_repr_shows_the_tree():
     text = repr(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)))
     assert "(0): Linear(in_features=2, out_features=3, bias=True)" in text
     assert "(1): BatchNorm1d(3, eps=1e-05, momentum=0.1" in text
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_name_is_an_error():
+    import numpy as np
+    import pytest
+
+    from tinygrad_bn import Tensor
+    from tinygrad_bn.nn import Linear, Parameter
+
+    layer = Linear(2, 3)
+    with pytest.raises(TypeError, match="cannot assign a Tensor to parameter 'weight'"):
+        layer.weight = Tensor(np.zeros((3, 2)))
+    layer.weight = Parameter(np.zeros((3, 2)))  # a Parameter is fine, and keeps its place
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]

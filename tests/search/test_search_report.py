@@ -50,16 +50,16 @@ def test_best_table_of_a_log(log):
 
 
 def test_plot_log_writes_a_png_with_log_axes_for_log_dimensions(log, tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
+    from tinygrad_bn import plotting
 
     made = []
-    subplots = plt.subplots
+    subplots = plotting.subplots
 
     def recording_subplots(*args, **kwargs):
         made.append(subplots(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(plt, "subplots", recording_subplots)
+    monkeypatch.setattr(plotting, "subplots", recording_subplots)
     out = search.plot_log(log, tmp_path / "plots" / "search.png")
     assert out == tmp_path / "plots" / "search.png" and out.read_bytes()[:8] == PNG_MAGIC
     (fig, axes), = made

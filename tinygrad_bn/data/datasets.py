@@ -127,6 +127,15 @@ def download_files(dataset: str, names: Sequence[str], dest: str | os.PathLike |
     return paths
 
 
+def _complete_folder(dirs: Sequence[Path]) -> dict[str, Path] | None:
+    """The four files from the first folder that holds all of them (never a mix of folders)."""
+    for d in dirs:
+        found = {key: find_file(name, [d]) for key, name in FILES.items()}
+        if all(found.values()):
+            return found
+    return None
+
+
 def load_mnist(
     root: str | os.PathLike | None = None,
     dataset: str = "mnist",
@@ -143,13 +152,15 @@ def load_mnist(
     """
     _check_dataset(dataset)
     dirs = search_dirs(dataset, root)
-    found = {key: find_file(name, dirs) for key, name in FILES.items()}
-    missing = [FILES[k] for k, p in found.items() if p is None]
-    if missing and download:
-        download_files(dataset, missing)
+    found = _complete_folder(dirs)
+    if found is None and download:
+        cache = cache_dir(dataset)
+        download_files(dataset, [name for name in FILES.values() if find_file(name, [cache]) is None], dest=cache)
+        found = _complete_folder(dirs)
+    if found is None:  # never mix files of different folders: report what no folder has
         found = {key: find_file(name, dirs) for key, name in FILES.items()}
-        missing = [FILES[k] for k, p in found.items() if p is None]
-    if missing:
+        missing = [FILES[k] for k, p in found.items() if p is None] or [
+            "no single folder holds all four files (they are spread over several)"]
         looked = "\n  ".join(str(d) for d in dirs)
         hint = " or install Debian's dataset-fashion-mnist package" if dataset == "fashion-mnist" else ""
         raise DatasetNotFoundError(

@@ -45,11 +45,11 @@ class DataLoader:
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            xb = Tensor._wrap(np.ascontiguousarray(self.x[index]))
+            xb = Tensor._wrap(np.array(self.x[index]))  # a copy: editing a batch never changes the dataset
             if self.y is None:
                 yield xb
             else:
-                yield xb, Tensor._wrap(np.asarray(self.y[index]))
+                yield xb, Tensor._wrap(np.array(self.y[index]))
 
 
 def train_dev_test_split(x: np.ndarray, y: np.ndarray, fractions: Sequence[float] = (0.6, 0.2, 0.2),

@@ -28,7 +28,7 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json, write_text
+from .common import Timer, add_common_arguments, load_data, machine, save_figure, subplots, write_json, write_text
 
 HIDDEN = (32, 32)
 LR = 0.01
@@ -366,8 +366,7 @@ def plot_curves(runs: dict[str, dict[str, Any]], path: Path, title: str, dtype: 
     """2x2 panels (train/validation loss and accuracy per epoch), one line per run; PyTorch's dashed. With
     `dtype`, the legend names it."""
     suffix = f" ({dtype})" if dtype else ""
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    fig, axes = subplots(2, 2, figsize=(10, 7), sharex=True)
     for ax, (key, name) in zip(axes.flat, PANELS):
         for variant, r in runs.items():
             epochs = np.arange(1, len(r[key]) + 1)

@@ -15,6 +15,7 @@ import numpy as np
 from ..data import load_digits, load_mnist
 from ..data.datasets import FILES, DatasetNotFoundError, find_file, search_dirs
 from ..data.idx import read_idx
+from ..plotting import save_png, subplots  # noqa: F401 (subplots: for the experiments)
 from ..serialization import atomic_write
 
 
@@ -111,18 +112,4 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
-    import matplotlib.pyplot as plt
-
-    out = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
-    plt.close(fig)
-    return out
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot with the non-interactive backend (figures are written to files)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return save_png(fig, path, dpi)

@@ -27,7 +27,7 @@ from ..random import manual_seed
 from ..serialization import atomic_write
 from ..tensor import Tensor
 from ..train import History, fit
-from .common import Timer, pyplot, save_figure
+from .common import Timer, save_figure, subplots
 
 DEPTH, WIDTH, INIT_STD, LR, EPOCHS, BATCH = 5, 100, 0.01, 0.1, 15, 50
 
@@ -73,8 +73,7 @@ def draw_bn_graph(out: Path) -> tuple[Path | None, str]:
 
 
 def plot(runs: dict[str, History], path: Path) -> Path:
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (left, right) = subplots(1, 2, figsize=(10, 3.8))
     for label, h in runs.items():
         epochs = range(1, h.epochs + 1)
         left.plot(epochs, h.train_loss, label=label)

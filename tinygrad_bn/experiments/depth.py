@@ -28,7 +28,7 @@ from ..parallel import map_jobs
 from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json, write_text
+from .common import Timer, add_common_arguments, load_data, machine, save_figure, subplots, write_json, write_text
 
 MODELS = {  # name: (hidden layers, activation, batch norm, learning rate)
     "S3": (2, "sigmoid", False, 0.01),
@@ -154,8 +154,7 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
 
 
 def _plot_losses(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(12, 4.2), sharey=True)
     groups = {"sigmoid": axes[0], "relu": axes[1]}
     for r in runs:
         ax = groups[MODELS[r["name"]][1]]
@@ -173,13 +172,12 @@ def _plot_losses(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
 
 def _plot_histograms(run: dict[str, Any], key: str, path: Path) -> Path:
     """Grid of histograms: one row per layer kind (Affine, BatchNorm, Activation), one column per layer."""
-    plt = pyplot()
     layers = run["layers"]
     kinds = [k for k in ("Affine", "BatchNorm", "Activation") if any(lr["kind"] == k for lr in layers)]
     if key == "grads":
         kinds = kinds[::-1]  # the backward pass meets the layers in reverse order
     depth = max(lr["layer"] for lr in layers)
-    fig, axes = plt.subplots(len(kinds), depth, figsize=(2.4 * depth, 2.0 * len(kinds)), squeeze=False)
+    fig, axes = subplots(len(kinds), depth, figsize=(2.4 * depth, 2.0 * len(kinds)), squeeze=False)
     # one x range per row, so that shrinking (or exploding) spreads from layer to layer are visible
     ranges = {}
     for kind in kinds:

@@ -23,7 +23,7 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, pyplot, save_figure, write_json, write_text
+from .common import Timer, add_common_arguments, load_data, machine, save_figure, subplots, write_json, write_text
 
 SCALES = np.logspace(0, -4, 16)
 
@@ -101,9 +101,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    plt = pyplot()
     side = int(np.ceil(np.sqrt(len(rows))))
-    fig, axes = plt.subplots(side, side, figsize=(3 * side, 2.6 * side), sharex=True, sharey=True, squeeze=False)
+    fig, axes = subplots(side, side, figsize=(3 * side, 2.6 * side), sharex=True, sharey=True, squeeze=False)
     for ax, row in zip(axes.flat, rows):
         ax.plot(np.arange(1, len(row["bn"]) + 1), row["bn"], "-", color="tab:blue", label="with BN")
         ax.plot(np.arange(1, len(row["no_bn"]) + 1), row["no_bn"], "--", color="tab:orange", label="without BN")

@@ -55,6 +55,9 @@ class Module:
             target = self._module_names
         elif name in self.__dict__.get("_buffers_declared", ()):
             target = self._buffer_names
+        elif name in self._parameter_names and value is not None:
+            raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to parameter {name!r}; "
+                            "assign an nn.Parameter (or None), or change its values through .data")
         else:
             target = None
         for registry in (self._parameter_names, self._buffer_names, self._module_names):

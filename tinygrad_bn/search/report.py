@@ -36,12 +36,7 @@ def best_table(trials: Sequence[Trial], top: int = 10) -> str:
 def plot_log(log: str | os.PathLike, path: str | os.PathLike) -> Path:
     """One panel per hyperparameter: each trial's value against it, on a log axis where the dimension is
     log-scaled (1 - x for one_minus_loguniform), the best trial marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..serialization import atomic_write
+    from ..plotting import save_png, subplots
 
     header, trials = read_log(log)
     if header is None:
@@ -53,7 +48,7 @@ def plot_log(log: str | os.PathLike, path: str | os.PathLike) -> Path:
     best = min(finished, key=lambda t: t.value)
     cols = min(3, len(space))
     rows = -(-len(space) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
     for ax, (name, dim) in zip(axes.flat, space.items()):
         one_minus = type(dim).__name__ == "one_minus_loguniform"
         xs = [(1 - t.config[name]) if one_minus else t.config[name] for t in finished]
@@ -76,6 +71,4 @@ def plot_log(log: str | os.PathLike, path: str | os.PathLike) -> Path:
     axes.flat[0].legend()
     fig.suptitle(f"{len(finished)} trials from {Path(log).name}")
     fig.tight_layout()
-    out = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
-    return out
+    return save_png(fig, path)

@@ -40,13 +40,10 @@ def parse_init(text: str) -> str | float:
 
 def plot_history(history: History, path: Path, title: str = "") -> Path:
     """Learning curves (loss and accuracy per epoch, train and dev) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import save_png, subplots
 
     epochs = range(1, history.epochs + 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (left, right) = subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, history.train_loss, label="train")
     right.plot(epochs, history.train_acc, label="train")
     if history.dev_loss:
@@ -60,9 +57,7 @@ def plot_history(history: History, path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def train_command(args: argparse.Namespace) -> int:

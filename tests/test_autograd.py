@@ -468,3 +468,16 @@ def test_integer_astype_is_not_differentiable():
     x = leaf([1.5, -2.5])
     labels = x.astype(np.int64)
     assert labels.dtype == np.int64 and not labels.requires_grad and labels.grad_fn is None
+
+
+def test_power_gradient_at_zero_base_and_zero_exponent_is_zero_not_nan():
+    """d(x**0)/dx = 0 everywhere, also at x = 0 (PyTorch's value), without 0 * inf = NaN or warnings."""
+    import warnings
+
+    x = Tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (g0,) = tg.grad((x**0).sum(), x)
+        (g2,) = tg.grad((x**2).sum(), x)
+    np.testing.assert_array_equal(g0.numpy(), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(g2.numpy(), [0.0, 2.0, 4.0])

@@ -104,9 +104,10 @@ class Function:
             data = fn.forward(*[t.data for t in inputs], **params)
         except OpError:
             raise
-        except (ValueError, IndexError, TypeError) as err:
-            shapes = ", ".join(str(t.shape) for t in inputs)
-            raise type(err)(f"{cls.__name__.lower()}: {err} (input shapes: {shapes})") from None
+        except (ValueError, IndexError, TypeError) as err:  # numpy's message, with the op and the shapes
+            shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
+            kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(err, k))  # a plain class
+            raise kind(f"{cls.__name__.lower()}: {err} (inputs: {shapes})") from None
         out = object.__new__(_Tensor)
         out.data = data
         out.grad = None

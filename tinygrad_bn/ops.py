@@ -7,14 +7,22 @@ to each input's shape, so binary ops simply return the full-shape gradient.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import autograd
 from .autograd import Function, op_error, sum_to_shape
 
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
-def constant(value, dtype):
+Grads = Sequence["Tensor | None"]  # one gradient (or None) per input, in input order
+AxisArg = int | tuple | None  # what reductions accept for `axis`
+
+
+def constant(value: Any, dtype: Any) -> Tensor:
     """A Tensor holding a fixed value (not differentiated), e.g. the zero of a `where` branch."""
     return autograd._Tensor(np.asarray(value, dtype=dtype))
 
@@ -24,30 +32,30 @@ def constant(value, dtype):
 class Add(Function):
     saves_values = False
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a + b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return g, g
 
 
 class Sub(Function):
     saves_values = False
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a - b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         if not self.needs[1]:
             return g, None
         return g, -sum_to_shape(g, self.parents[1].shape)  # reduce a broadcast b first: negate fewer values
 
 
 class Mul(Function):
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a * b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.parents
         if a is b:  # x * x: one product, doubled (instead of two products added up)
             return (g * a) * 2, None
@@ -57,10 +65,10 @@ class Mul(Function):
 class Div(Function):
     saves_output = True
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a / b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         _, b = self.parents
         ga = g / b if self.needs[0] else None
         gb = None
@@ -73,24 +81,31 @@ class Div(Function):
 class Pow(Function):
     saves_output = True
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a**b
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.parents
-        ga = g * b * a ** (b - 1) if self.needs[0] else None
-        gb = g * self.output() * a.log() if self.needs[1] else None
+        ga = gb = None
+        if self.needs[0]:
+            exponent = b - 1  # b * a**(b-1); at a == b == 0 use a**0, so that 0**-1 = inf never meets b = 0
+            singular = (np.asarray(a.data) == 0) & (np.asarray(b.data) == 0)
+            if singular.any():
+                exponent = Where.apply(exponent, constant(0, b.dtype), condition=~singular)
+            ga = g * b * a**exponent
+        if self.needs[1]:
+            gb = g * self.output() * a.log()
         return ga, gb
 
 
 class Maximum(Function):
     """Elementwise maximum; at ties the gradient is split evenly between the two inputs."""
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.share_a = (a > b) + 0.5 * (a == b)
         return np.maximum(a, b)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         share_a = self.share_a.astype(g.dtype, copy=False)
         return g * share_a, g * (1 - share_a)
 
@@ -98,11 +113,11 @@ class Maximum(Function):
 class Minimum(Function):
     """Elementwise minimum; at ties the gradient is split evenly between the two inputs."""
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.share_a = (a < b) + 0.5 * (a == b)
         return np.minimum(a, b)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         share_a = self.share_a.astype(g.dtype, copy=False)
         return g * share_a, g * (1 - share_a)
 
@@ -110,11 +125,11 @@ class Minimum(Function):
 class Where(Function):
     """`condition ? a : b` with a fixed boolean condition (not differentiated)."""
 
-    def forward(self, a, b, condition):
+    def forward(self, a: np.ndarray, b: np.ndarray, condition: np.ndarray) -> np.ndarray:
         self.condition = condition
         return np.where(condition, a, b)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         zero = constant(0, g.dtype)
         c = self.condition
         return Where.apply(g, zero, condition=c), Where.apply(zero, g, condition=c)
@@ -123,7 +138,7 @@ class Where(Function):
 class MatMul(Function):
     """numpy's matmul: 1-D operands are promoted to a row/column and the added axis removed again."""
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim == 0 or b.ndim == 0:
             raise op_error(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
@@ -136,7 +151,7 @@ class MatMul(Function):
         except ValueError:
             raise op_error(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         a, b = self.parents
         a2 = a if a.ndim > 1 else a.reshape(1, -1)  # the row/column numpy promoted the operand to
         b2 = b if b.ndim > 1 else b.reshape(-1, 1)
@@ -159,16 +174,16 @@ class Linear(Function):
     its backward is still Tensor operations (gradients of gradients work).
     """
 
-    def forward(self, x, w, b=None):
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
             raise op_error(f"linear: input of shape {x.shape} cannot be multiplied by a weight of shape {w.shape} "
                            f"(expected (out_features, {x.shape[-1] if x.ndim else '?'}))")
         out = x @ w.T
         if b is not None:
-            out += b
+            out = out + b if out.dtype != b.dtype else out.__iadd__(b)  # in place unless dtypes promote
         return out
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         x, w = self.parents[0], self.parents[1]
         gx = g @ w if self.needs[0] else None
         gw = gb = None
@@ -187,79 +202,79 @@ class Linear(Function):
 class Neg(Function):
     saves_values = False
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         return -a
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (-g,)
 
 
 class Exp(Function):
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         return np.exp(a)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g * self.output(),)
 
 
 class Log(Function):
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         return np.log(a)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g / self.parents[0],)
 
 
 class Sqrt(Function):
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         return np.sqrt(a)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g / (self.output() * 2),)
 
 
 class Abs(Function):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         self.sign = np.sign(a)
         return np.abs(a)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g * self.sign,)
 
 
 class Relu(Function):
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         self.mask = a > 0
         return np.maximum(a, 0)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g * self.mask,)
 
 
 class Sigmoid(Function):
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # exp(-a) overflows to inf for a < -88 (float32): 1 / inf = 0
             return 1 / (1 + np.exp(-a))
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (SigmoidGrad.apply(g, self.output()),)
 
 
 class SigmoidGrad(Function):
     """g * s * (1 - s) from sigmoid's output s: one op instead of three (its backward is Tensor ops)."""
 
-    def forward(self, g, s):
+    def forward(self, g: np.ndarray, s: np.ndarray) -> np.ndarray:
         return g * (s * (1 - s))
 
-    def backward(self, gg):
+    def backward(self, gg: Tensor) -> Grads:
         g, s = self.parents
         return gg * (s * (1 - s)), gg * g * (1 - 2 * s)
 
@@ -267,20 +282,20 @@ class SigmoidGrad(Function):
 class Tanh(Function):
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         return np.tanh(a)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (TanhGrad.apply(g, self.output()),)
 
 
 class TanhGrad(Function):
     """g * (1 - t * t) from tanh's output t: one op instead of three (its backward is Tensor ops)."""
 
-    def forward(self, g, t):
+    def forward(self, g: np.ndarray, t: np.ndarray) -> np.ndarray:
         return g * (1 - t * t)
 
-    def backward(self, gg):
+    def backward(self, gg: Tensor) -> Grads:
         g, t = self.parents
         return gg * (1 - t * t), gg * g * t * -2
 
@@ -288,22 +303,22 @@ class TanhGrad(Function):
 class Clip(Function):
     """Clamp into [low, high]; the gradient passes where low <= x <= high, as in PyTorch."""
 
-    def forward(self, a, low, high):
+    def forward(self, a: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
         self.inside = (a >= (-np.inf if low is None else low)) & (a <= (np.inf if high is None else high))
         return np.clip(a, low, high)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g * self.inside,)
 
 
 class Cast(Function):
     saves_values = False
 
-    def forward(self, a, dtype):
+    def forward(self, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
         self.in_dtype = a.dtype
         return a.astype(dtype)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g.astype(self.in_dtype),)
 
 
@@ -313,7 +328,7 @@ class Cast(Function):
 _AXES: dict = {}  # (axis, ndim) -> normalized axes: reductions run with the same few arguments over and over
 
 
-def _normalize_axis(axis, ndim: int, op: str) -> tuple:
+def _normalize_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     """Axis argument (None, int or tuple) as a sorted tuple of non-negative ints, checked against ndim."""
     key = (axis, ndim) if axis is None or isinstance(axis, (int, tuple)) else None
     axes = _AXES.get(key) if key is not None else None
@@ -324,7 +339,7 @@ def _normalize_axis(axis, ndim: int, op: str) -> tuple:
     return axes
 
 
-def _check_axis(axis, ndim: int, op: str) -> tuple:
+def _check_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -345,12 +360,12 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 class Sum(Function):
     saves_values = False
 
-    def forward(self, a, axis, keepdims):
+    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "sum")
         self.in_shape = a.shape
         return np.asarray(a.sum(axis=self.axes, keepdims=keepdims))
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         if g.ndim:  # a full reduction's scalar broadcasts as it is; otherwise put the summed axes back
             g = g.reshape(_kept_shape(self.in_shape, self.axes))
         return (g.broadcast_to(self.in_shape),)
@@ -359,7 +374,7 @@ class Sum(Function):
 class Mean(Function):
     saves_values = False
 
-    def forward(self, a, axis, keepdims):
+    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "mean")
         if a.size == 0:
             raise op_error(f"mean: the input of shape {a.shape} is empty, its mean is undefined")
@@ -368,7 +383,7 @@ class Mean(Function):
         total = np.add.reduce(a, axis=self.axes, keepdims=keepdims)  # np.mean's work, without its overhead
         return np.asarray(total / self.count, dtype=total.dtype if a.dtype.kind == "f" else None)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         if g.ndim:  # as in Sum.backward
             g = g.reshape(_kept_shape(self.in_shape, self.axes))
         return ((g * (1.0 / self.count)).broadcast_to(self.in_shape),)
@@ -379,7 +394,7 @@ class _Extreme(Function):
 
     reduce = staticmethod(np.max)
 
-    def forward(self, a, axis, keepdims):
+    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, type(self).__name__.lower())
         if a.size == 0:
             raise op_error(f"{type(self).__name__.lower()}: the input of shape {a.shape} is empty")
@@ -389,7 +404,7 @@ class _Extreme(Function):
         self.kept_shape = kept.shape
         return kept if keepdims else kept.reshape([n for i, n in enumerate(a.shape) if i not in self.axes])
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g.reshape(self.kept_shape) * self.share.astype(g.dtype, copy=False),)
 
 
@@ -407,7 +422,7 @@ class Min(_Extreme):
 class Reshape(Function):
     saves_values = False
 
-    def forward(self, a, shape):
+    def forward(self, a: np.ndarray, shape: tuple) -> np.ndarray:
         self.in_shape = a.shape
         try:
             return a.reshape(shape)
@@ -415,20 +430,20 @@ class Reshape(Function):
             raise op_error(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) "
                            f"into shape {tuple(shape)}") from None
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (g.reshape(self.in_shape),)
 
 
 class Transpose(Function):
     saves_values = False
 
-    def forward(self, a, axes):
+    def forward(self, a: np.ndarray, axes: tuple | None) -> np.ndarray:
         if axes is not None and sorted(int(x) % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
             raise op_error(f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes of {a.shape}")
         self.axes = axes
         return a.transpose(axes)
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         if self.axes is None:
             return (g.transpose(),)
         inverse = np.argsort([int(x) % g.ndim for x in self.axes])
@@ -438,25 +453,25 @@ class Transpose(Function):
 class BroadcastTo(Function):
     saves_values = False
 
-    def forward(self, a, shape):
+    def forward(self, a: np.ndarray, shape: tuple) -> np.ndarray:
         self.in_shape = a.shape
         try:
             return np.broadcast_to(a, shape)
         except ValueError:
             raise op_error(f"broadcast_to: cannot broadcast shape {a.shape} to {tuple(shape)}") from None
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (sum_to_shape(g, self.in_shape),)
 
 
-def _unwrap_index(index):
+def _unwrap_index(index: Any) -> Any:
     """Index keys may hold Tensors (e.g. labels); numpy wants arrays."""
     if isinstance(index, tuple):
         return tuple(i.data if hasattr(i, "_ctx") else i for i in index)
     return index.data if hasattr(index, "_ctx") else index
 
 
-def _is_advanced(index) -> bool:
+def _is_advanced(index: Any) -> bool:
     keys = index if isinstance(index, tuple) else (index,)
     return any(isinstance(k, (list, np.ndarray)) for k in keys)
 
@@ -464,12 +479,12 @@ def _is_advanced(index) -> bool:
 class GetItem(Function):
     saves_values = False
 
-    def forward(self, a, index):
+    def forward(self, a: np.ndarray, index: Any) -> np.ndarray:
         self.index = index
         self.in_shape = a.shape
         return a[index]  # Function.apply adds the op name and the shape to numpy's IndexError
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         return (IndexAdd.apply(g, index=self.index, shape=self.in_shape),)
 
 
@@ -478,7 +493,7 @@ class IndexAdd(Function):
 
     saves_values = False
 
-    def forward(self, g, index, shape):
+    def forward(self, g: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
         self.index = index
         out = np.zeros(shape, dtype=g.dtype)
         if _is_advanced(index):
@@ -487,14 +502,14 @@ class IndexAdd(Function):
             out[index] = g
         return out
 
-    def backward(self, gg):
+    def backward(self, gg: Tensor) -> Grads:
         return (GetItem.apply(gg, index=self.index),)
 
 
 class Concatenate(Function):
     saves_values = False
 
-    def forward(self, *arrays, axis):
+    def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         if not arrays:
             raise op_error("concatenate: needs at least one tensor")
         ndim = arrays[0].ndim
@@ -511,6 +526,6 @@ class Concatenate(Function):
         self.bounds = np.cumsum([0] + [a.shape[self.axis] for a in arrays])
         return out
 
-    def backward(self, g):
+    def backward(self, g: Tensor) -> Grads:
         lead = (slice(None),) * self.axis
         return tuple(g[lead + (slice(int(lo), int(hi)),)] for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))

@@ -372,8 +372,11 @@ class Tensor:
         return self.transpose() if self.ndim == 2 else self.swapaxes(-1, -2)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes (numpy.swapaxes)."""
+        a, b = (ops._normalize_axis(axis, self.ndim, "swapaxes")[0] if self.ndim else 0 for axis in (axis1, axis2))
         perm = list(range(self.ndim))
-        perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+        if perm:
+            perm[a], perm[b] = perm[b], perm[a]
         return self.transpose(tuple(perm))
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
@@ -403,7 +406,9 @@ class Tensor:
         """Merge axes start_dim..end_dim into one (all axes by default), as torch.flatten."""
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
+        start, end = (ops._normalize_axis(d, self.ndim, "flatten")[0] for d in (start_dim, end_dim))
+        if start > end:
+            raise op_error(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {self.shape}")
         return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1 :])
 
     def __getitem__(self, index: Any) -> Tensor:

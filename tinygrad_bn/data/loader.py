@@ -21,6 +21,8 @@ class DataLoader:
         y = None if y is None else np.asarray(y.data if isinstance(y, Tensor) else y)
         if y is not None and len(x) != len(y):
             raise ValueError(f"DataLoader: x has {len(x)} examples but y has {len(y)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         if len(x) == 0:

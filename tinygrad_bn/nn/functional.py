@@ -211,6 +211,9 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind in "iu":
         return _nll_loss(log_probs, t, reduction, "cross_entropy")
+    if t.shape == logits.shape[:1]:
+        raise op_error(f"cross_entropy: class labels must be integers, got {t.dtype} labels of shape {t.shape}; "
+                       "convert them with .astype(int) (or pass probabilities of the logits' shape)")
     if t.shape != logits.shape:
         raise op_error(
             f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {t.shape}"

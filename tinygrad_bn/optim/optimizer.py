@@ -34,8 +34,12 @@ class Optimizer:
                 if id(p) in seen:
                     raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
                 seen.add(id(p))
-            for key, value in group.items():
-                if key != "params" and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            for key, value in group.items():  # the optimizer's own numeric settings (extra keys pass, as in PyTorch)
+                if key not in defaults or key in ("nesterov", "betas"):
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                    raise TypeError(f"{type(self).__name__}: {key} must be a number, got {value!r}")
+                if value < 0:
                     raise ValueError(f"{type(self).__name__}: {key} must be >= 0, got {value}")
             self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # by id(param)
@@ -106,7 +110,7 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
                                       dampening=dampening))
 
-    def update(self, param, grad, state, group):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         grad = _with_weight_decay(param, grad, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
@@ -126,7 +130,7 @@ class AdaGrad(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0) -> None:
         super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
 
-    def update(self, param, grad, state, group):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         grad = _with_weight_decay(param, grad, group["weight_decay"])
         total = state.setdefault("sum", np.zeros_like(param))
         state["step"] = state.get("step", 0) + 1
@@ -144,7 +148,7 @@ class RMSprop(Optimizer):
                  momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay))
 
-    def update(self, param, grad, state, group):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         grad = _with_weight_decay(param, grad, group["weight_decay"])
         square_avg = state.setdefault("square_avg", np.zeros_like(param))
         state["step"] = state.get("step", 0) + 1
@@ -171,11 +175,13 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        if len(tuple(betas)) != 2:
+            raise ValueError(f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def update(self, param, grad, state, group):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         if self.decoupled:
             param *= 1 - lr * wd

@@ -58,10 +58,10 @@ class uniform(Dimension):  # noqa: N801 - named like the distributions users wri
         if not self.low < self.high:
             raise ValueError(f"uniform: need low < high, got {self.low}, {self.high}")
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return float(rng.uniform(self.low, self.high))
 
-    def narrow(self, values, margin):
+    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
         return uniform(*_span(self.low, self.high, values, margin))
 
 
@@ -74,10 +74,10 @@ class integer(Dimension):  # noqa: N801
         if not self.low <= self.high:
             raise ValueError(f"integer: need low <= high, got {self.low}, {self.high}")
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return int(rng.integers(self.low, self.high + 1))
 
-    def narrow(self, values, margin):
+    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
         lo, hi = _span(self.low, self.high, values, margin)
         return integer(int(math.floor(lo)), int(math.ceil(hi)))
 
@@ -91,10 +91,10 @@ class choice(Dimension):  # noqa: N801
         if not self.options:
             raise ValueError("choice: needs at least one option")
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return self.options[int(rng.integers(len(self.options)))]
 
-    def narrow(self, values, margin):
+    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
         best = [canonical(v) for v in values]  # values read from a log hold lists where options hold tuples
         kept = [o for o in self.options if canonical(o) in best]
         return choice(kept or self.options)
@@ -110,10 +110,10 @@ class loguniform(Dimension):  # noqa: N801
         if not 0 < self.low < self.high:
             raise ValueError(f"loguniform: need 0 < low < high, got {self.low}, {self.high}")
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return float(10 ** rng.uniform(math.log10(self.low), math.log10(self.high)))
 
-    def narrow(self, values, margin):
+    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
         lo, hi = _span(math.log10(self.low), math.log10(self.high), [math.log10(v) for v in values], margin)
         # 10 ** log10(x) can round to just outside x: clip to the original bounds
         return loguniform(max(self.low, 10**lo), min(self.high, 10**hi))
@@ -129,10 +129,10 @@ class one_minus_loguniform(Dimension):  # noqa: N801
         if not 0 <= self.low < self.high < 1:
             raise ValueError(f"one_minus_loguniform: need 0 <= low < high < 1, got {self.low}, {self.high}")
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return float(1 - 10 ** rng.uniform(math.log10(1 - self.high), math.log10(1 - self.low)))
 
-    def narrow(self, values, margin):
+    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
         lo, hi = _span(math.log10(1 - self.high), math.log10(1 - self.low), [math.log10(1 - v) for v in values],
                        margin)
         return one_minus_loguniform(max(self.low, 1 - 10**hi), min(self.high, 1 - 10**lo))

@@ -292,3 +292,12 @@ def test_assigning_a_plain_tensor_to_a_parameter_name_is_an_error():
         layer.weight = Tensor(np.zeros((3, 2)))
     layer.weight = Parameter(np.zeros((3, 2)))  # a Parameter is fine, and keeps its place
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_module_list_slices_are_module_lists():
+    from tinygrad_bn.nn import Linear, ModuleList
+
+    layers = ModuleList([Linear(2, 2), Linear(2, 3), Linear(3, 1)])
+    part = layers[1:]
+    assert isinstance(part, ModuleList) and len(part) == 2 and part[0] is layers[1]
+    assert [name for name, _ in part.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]

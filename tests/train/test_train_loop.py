@@ -377,3 +377,24 @@ def test_resuming_a_run_that_stopped_early_trains_no_more(tmp_path):
     assert again.train_loss == history.train_loss
     for key, value in model.state_dict().items():  # the best weights, restored from the checkpoint
         np.testing.assert_array_equal(again_model.state_dict()[key], value)
+
+
+def test_callbacks_see_the_epochs_best_epoch():
+    """Callbacks run after early stopping has looked at the epoch, so history.best_epoch is current."""
+    import numpy as np
+
+    from tinygrad_bn import manual_seed, nn, optim
+    from tinygrad_bn.data import DataLoader
+    from tinygrad_bn.nn import functional as F
+    from tinygrad_bn.train import EarlyStopping, fit
+
+    manual_seed(0)
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(40, 3)).astype(np.float32), rng.integers(0, 2, 40)
+    model = nn.MLP(3, [4], 2)
+    seen = []
+    fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), DataLoader(x, t, 10), 3,
+        dev_loader=DataLoader(x, t, 40), early_stopping=EarlyStopping(patience=5), progress=False,
+        callbacks=[lambda epoch, h: seen.append((epoch, h.best_epoch))])
+    assert seen[0] == (1, 1)
+    assert all(best is not None and best <= epoch for epoch, best in seen)

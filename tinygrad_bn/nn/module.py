@@ -302,8 +302,9 @@ class ModuleList(Module):
             self.append(m)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self.children())[index]
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self.children())
+        return ModuleList(items[index]) if isinstance(index, slice) else items[index]
 
     def __len__(self) -> int:
         return len(self._module_names)

@@ -44,7 +44,8 @@ class LRScheduler:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        """Copies of the schedule's settings and position (everything but the optimizer)."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -168,11 +168,11 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             history.seconds.append(time.perf_counter() - tick)
-            for callback in callbacks:
-                callback(epoch + 1, history)
             stop = early_stopping is not None and early_stopping.update(epoch + 1, history, model)
             if early_stopping is not None:
                 history.best_epoch = early_stopping.best_epoch
+            for callback in callbacks:  # after early stopping's update, so they see this epoch's best_epoch
+                callback(epoch + 1, history)
             if stop:  # recorded before the checkpoint is written, so that resuming knows the run has ended
                 history.stopped_early_at = epoch + 1
             if checkpoint is not None:

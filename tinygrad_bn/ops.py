@@ -72,9 +72,11 @@ class Div(Function):
         _, b = self.parents
         ga = g / b if self.needs[0] else None
         gb = None
-        if self.needs[1]:
-            # d(a/b)/db = -out/b; b is constant along its broadcast axes, so sum g * out first, then divide
-            gb = -(sum_to_shape(g * self.output(), b.shape) / b)
+        if self.needs[1]:  # d(a/b)/db = -out/b
+            if b.shape == g.shape:
+                gb = -(ga if ga is not None else g / b) * self.output()
+            else:  # b is constant along its broadcast axes: sum g * out first, then divide the few values left
+                gb = -(sum_to_shape(g * self.output(), b.shape) / b)
         return ga, gb
 
 

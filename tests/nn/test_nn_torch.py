@@ -37,7 +37,7 @@ def assert_same_state(ours, theirs, rtol, atol, where):
         np.testing.assert_allclose(mine[key], reference[key], rtol=rtol, atol=atol, err_msg=f"{where}: {key}")
 
 
-def run_and_compare(ours, theirs, inputs, loss_ours, loss_theirs, dtype_name, train_steps=4):
+def check_against_torch(ours, theirs, inputs, loss_ours, loss_theirs, dtype_name, train_steps=4):
     """Train both models with plain SGD for `train_steps` batches, comparing everything at every step,
     then compare outputs in evaluation mode (running statistics in use, nothing updated)."""
     np_dtype, torch_dtype, rtol, atol = DTYPES[dtype_name]
@@ -105,13 +105,13 @@ def test_batchnorm1d(shape, momentum, dtype_name):
     with torch.no_grad():  # start from a non-trivial affine transform
         theirs.weight.uniform_(0.5, 1.5)
         theirs.bias.uniform_(-0.5, 0.5)
-    run_and_compare(ours, theirs, random_batches(shape), weighted_sum_ours, weighted_sum_torch, dtype_name)
+    check_against_torch(ours, theirs, random_batches(shape), weighted_sum_ours, weighted_sum_torch, dtype_name)
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 def test_batchnorm2d(dtype_name):
     ours, theirs = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
-    run_and_compare(ours, theirs, random_batches((4, 3, 5, 2), seed=1), weighted_sum_ours, weighted_sum_torch,
+    check_against_torch(ours, theirs, random_batches((4, 3, 5, 2), seed=1), weighted_sum_ours, weighted_sum_torch,
                     dtype_name)
 
 
@@ -122,7 +122,7 @@ def test_batchnorm_options(options, dtype_name):
     ours, theirs = nn.BatchNorm1d(4, **options), torch.nn.BatchNorm1d(4, **options)
     assert [k for k, _ in ours.named_parameters()] == [k for k, _ in theirs.named_parameters()]
     assert [k for k, _ in ours.named_buffers()] == [k for k, _ in theirs.named_buffers()]
-    run_and_compare(ours, theirs, random_batches((6, 4), seed=2), weighted_sum_ours, weighted_sum_torch, dtype_name)
+    check_against_torch(ours, theirs, random_batches((6, 4), seed=2), weighted_sum_ours, weighted_sum_torch, dtype_name)
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
@@ -132,14 +132,14 @@ def test_layernorm(shape, normalized, dtype_name):
     with torch.no_grad():
         theirs.weight.uniform_(0.5, 1.5)
         theirs.bias.uniform_(-0.5, 0.5)
-    run_and_compare(ours, theirs, random_batches(shape, seed=3), weighted_sum_ours, weighted_sum_torch, dtype_name)
+    check_against_torch(ours, theirs, random_batches(shape, seed=3), weighted_sum_ours, weighted_sum_torch, dtype_name)
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear(bias, dtype_name):
     ours, theirs = nn.Linear(6, 3, bias=bias), torch.nn.Linear(6, 3, bias=bias)
-    run_and_compare(ours, theirs, lambda step: (np.random.default_rng(step).standard_normal((5, 6)),
+    check_against_torch(ours, theirs, lambda step: (np.random.default_rng(step).standard_normal((5, 6)),
                                                 np.random.default_rng(100).standard_normal((5, 3))),
                     weighted_sum_ours, weighted_sum_torch, dtype_name)
 
@@ -174,7 +174,7 @@ def ce_torch(y, labels):
 def test_mlp_with_batchnorm_trains_like_pytorch(position, dtype_name):
     ours = nn.MLP(20, [16, 16], 5, batchnorm=True, batchnorm_position=position)
     theirs = torch_mlp(position)
-    run_and_compare(ours, theirs, classification_batches(), ce_ours, ce_torch, dtype_name, train_steps=5)
+    check_against_torch(ours, theirs, classification_batches(), ce_ours, ce_torch, dtype_name, train_steps=5)
 
 
 def test_torch_state_dict_loads_into_a_float32_mlp_as_it_is():

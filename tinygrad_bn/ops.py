@@ -91,9 +91,10 @@ class Pow(Function):
         ga = gb = None
         if self.needs[0]:
             exponent = b - 1  # b * a**(b-1); at a == b == 0 use a**0, so that 0**-1 = inf never meets b = 0
-            singular = (np.asarray(a.data) == 0) & (np.asarray(b.data) == 0)
-            if singular.any():
-                exponent = Where.apply(exponent, constant(0, b.dtype), condition=~singular)
+            if not np.all(b.data):  # look at the base only when some exponent is 0 (rare: x**2 skips this)
+                singular = (np.asarray(a.data) == 0) & (np.asarray(b.data) == 0)
+                if singular.any():
+                    exponent = Where.apply(exponent, constant(0, b.dtype), condition=~singular)
             ga = g * b * a**exponent
         if self.needs[1]:
             gb = g * self.output() * a.log()
@@ -178,8 +179,8 @@ class Linear(Function):
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
-            raise op_error(f"linear: input of shape {x.shape} cannot be multiplied by a weight of shape {w.shape} "
-                           f"(expected (out_features, {x.shape[-1] if x.ndim else '?'}))")
+            raise op_error(f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but the "
+                           f"weight expects {w.shape[-1]} (weight shape {w.shape}, (out_features, in_features))")
         out = x @ w.T
         if b is not None:
             out = out + b if out.dtype != b.dtype else out.__iadd__(b)  # in place unless dtypes promote

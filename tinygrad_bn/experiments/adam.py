@@ -26,9 +26,10 @@ from .. import nn, optim
 from ..data import DataLoader
 from ..nn import functional as F
 from ..parallel import map_jobs
+from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, save_figure, subplots, write_json, write_text
+from .common import Timer, add_common_arguments, load_data, machine, write_json, write_text
 
 HIDDEN = (32, 32)
 LR = 0.01
@@ -385,7 +386,7 @@ def plot_curves(runs: dict[str, dict[str, Any]], path: Path, title: str, dtype: 
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_png(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """What the experiments share: the command-line options, data loading with the dataset fallbacks, timing,
-and writing results (JSON) and figures (PNG) atomically into the output folder."""
+and writing results (JSON, markdown) atomically into the output folder (figures: tinygrad_bn.plotting)."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +15,6 @@ import numpy as np
 from ..data import load_digits, load_mnist
 from ..data.datasets import FILES, DatasetNotFoundError, find_file, search_dirs
 from ..data.idx import read_idx
-from ..plotting import save_png, subplots  # noqa: F401 (subplots: for the experiments)
 from ..serialization import atomic_write
 
 
@@ -109,7 +108,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
-    return save_png(fig, path, dpi)

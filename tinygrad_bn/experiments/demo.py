@@ -23,11 +23,12 @@ from .. import nn, optim
 from ..data import DataLoader, load_digits
 from ..nn import functional as F
 from ..parallel import limit_blas_threads
+from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..serialization import atomic_write
 from ..tensor import Tensor
 from ..train import History, fit
-from .common import Timer, save_figure, subplots
+from .common import Timer
 
 DEPTH, WIDTH, INIT_STD, LR, EPOCHS, BATCH = 5, 100, 0.01, 0.1, 15, 50
 
@@ -85,7 +86,7 @@ def plot(runs: dict[str, History], path: Path) -> Path:
         ax.legend()
     fig.suptitle(f"{DEPTH} hidden layers of {WIDTH} ReLU units, initial weight std {INIT_STD}, digits")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_png(fig, path)
 
 
 def run(out: str | Path = "tinygrad_bn-demo", epochs: int = EPOCHS, seed: int = 0) -> dict[str, Any]:

@@ -25,10 +25,11 @@ from .. import nn, optim
 from ..data import DataLoader
 from ..nn import functional as F
 from ..parallel import map_jobs
+from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, save_figure, subplots, write_json, write_text
+from .common import Timer, add_common_arguments, load_data, machine, write_json, write_text
 
 MODELS = {  # name: (hidden layers, activation, batch norm, learning rate)
     "S3": (2, "sigmoid", False, 0.01),
@@ -167,7 +168,7 @@ def _plot_losses(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_png(fig, path)
 
 
 def _plot_histograms(run: dict[str, Any], key: str, path: Path) -> Path:
@@ -199,7 +200,7 @@ def _plot_histograms(run: dict[str, Any], key: str, path: Path) -> Path:
     what = "forward values" if key == "values" else "backward gradients"
     fig.suptitle(f"{run['name']}: {what} per layer (same x range along a row)")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_png(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

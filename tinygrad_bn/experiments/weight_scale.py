@@ -21,9 +21,10 @@ from .. import nn, optim
 from ..data import DataLoader
 from ..nn import functional as F
 from ..parallel import map_jobs
+from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, save_figure, subplots, write_json, write_text
+from .common import Timer, add_common_arguments, load_data, machine, write_json, write_text
 
 SCALES = np.logspace(0, -4, 16)
 
@@ -120,7 +121,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
         ax.set_ylabel("train accuracy")
     fig.suptitle(f"Training accuracy per initial weight std, with BN (solid) and without (dashed)\n{title}")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_png(fig, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

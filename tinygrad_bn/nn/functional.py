@@ -18,12 +18,8 @@ from ..tensor import Tensor
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias, with weight in PyTorch's layout (out_features, in_features); one primitive op."""
-    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
-        raise op_error(
-            f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but the weight expects "
-            f"{weight.shape[-1]} (weight shape {weight.shape})"
-        )
+    """x @ weight.T + bias, with weight in PyTorch's layout (out_features, in_features); one primitive op
+    (ops.Linear, which checks the shapes)."""
     if bias is None:
         return ops.Linear.apply(x, weight)
     return ops.Linear.apply(x, weight, bias)

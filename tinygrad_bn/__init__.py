@@ -3,6 +3,10 @@
 The engine is `Tensor` (tensor.py) with its primitive ops (ops.py) and reverse-mode autodiff
 (autograd.py): every op's backward is written in Tensor operations, so gradients of gradients work.
 """
+import importlib
+from typing import Any
+
+from . import nn, optim
 from .autograd import OpError, enable_grad, grad, is_grad_enabled, no_grad
 from .random import manual_seed
 from .serialization import load, save
@@ -11,5 +15,16 @@ from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
 __all__ = [
     "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "concatenate", "stack", "where", "maximum", "minimum", "manual_seed", "save", "load", "OpError",
+    "nn", "optim",
 ]
 __version__ = "0.1.0"
+
+# Subpackages reachable as attributes after `import tinygrad_bn`, as `torch.nn` is after `import torch`:
+# nn and optim are imported above; the others load on first use, so importing the package stays fast.
+_LAZY = ("data", "train", "search", "experiments", "viz", "testing", "func", "compile")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -68,6 +68,23 @@ class OpError(ValueError):
     """Bad input to an op: a ValueError whose message names the op and the shapes involved."""
 
 
+class TrainingDivergedError(RuntimeError):
+    """A value that must stay finite (a loss, a batch's statistics) became NaN or infinite."""
+
+
+def check_finite(tensor: Tensor, what: str) -> None:
+    """Raise `TrainingDivergedError` naming `what` when `tensor` holds NaN or inf.
+
+    The one place where a training step looks at its own values: batch norm calls it before updating its
+    running statistics and the training step on the loss, so a NaN never reaches saved state.
+    """
+    if not np.isfinite(tensor.data).all():
+        raise TrainingDivergedError(
+            f"training diverged: {what} is not finite. Try a smaller learning rate, batch normalization, "
+            "or a different initialization."
+        )
+
+
 def op_error(message: str) -> ValueError:
     """Build the error an op raises for bad input (its message names the op and the shapes)."""
     return OpError(message)

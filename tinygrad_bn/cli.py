@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_types import nonnegative_int, positive_int
+
 EXPERIMENTS = {
     "weight-scale": "weight_scale",
     "depth": "depth",
@@ -17,8 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="the showcase: BN's effect on a deep net, its graph, its gradient")
     demo.add_argument("--out", default="tinygrad_bn-demo", help="output folder (default: ./tinygrad_bn-demo)")
-    demo.add_argument("--epochs", type=int, default=None)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--epochs", type=positive_int, default=None)
+    demo.add_argument("--seed", type=nonnegative_int, default=0)
     experiment = commands.add_parser("experiment", help="rerun an experiment of the source material",
                                      add_help=False)
     experiment.add_argument("name", choices=sorted(EXPERIMENTS))
@@ -32,38 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--values", action="store_true", help="show mean/std/min/max of every tensor")
     graph.add_argument("--collapse", action="store_true", help="draw each module as one node")
     graph.add_argument("-o", "--output", required=True, help="file to write: .svg, .png, .pdf, .dot or .gv")
-    train = commands.add_parser("train", help="train an MLP on a real dataset and write its history and plot")
-    train.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"], default="digits")
-    train.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion-mnist)")
-    train.add_argument("--hidden", default="100,100,100", help="hidden layer sizes, comma separated")
-    train.add_argument("--batchnorm", action="store_true", help="BatchNorm1d before each activation")
-    train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu")
-    train.add_argument("--init", default="he", help="weight init: he, xavier, or a standard deviation")
-    train.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"], default="sgd")
-    train.add_argument("--lr", type=float, default=0.01)
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=100)
-    train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default="tinygrad_bn-train", help="folder for history.json and curves.png")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
-    search = commands.add_parser("search", help="random hyperparameter search for an MLP, coarse to fine")
-    search.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"], default="digits")
-    search.add_argument("--data-dir", default=None)
-    search.add_argument("--trials", type=int, default=20, help="trials per round")
-    search.add_argument("--rounds", type=int, default=1, help="rounds; each after the first narrows the space")
-    search.add_argument("--top-k", type=int, default=5, help="best trials a refined round narrows around")
-    search.add_argument("--epochs", type=int, default=5)
-    search.add_argument("--max-train", type=int, default=None, help="use only this many training examples")
-    search.add_argument("--jobs", type=int, default=None, help="worker processes (default: number of cores)")
-    search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--log", default="search.jsonl", help="JSON-lines log; rerunning resumes from it")
-    search.add_argument("--no-progress", action="store_true")
-    report = commands.add_parser("search-report", help="table of the best trials of a log, and a plot")
-    report.add_argument("log")
-    report.add_argument("--top", type=int, default=10)
-    report.add_argument("--plot", default=None, help="PNG path (default: the log's name with .png)")
+    from .search.cli import add_report_arguments, add_search_arguments
+    from .train.cli import add_arguments as add_train_arguments
+
+    add_train_arguments(commands.add_parser("train", help="train an MLP on a real dataset and write its history "
+                                                          "and plot"))
+    add_search_arguments(commands.add_parser("search", help="random hyperparameter search for an MLP, "
+                                                            "coarse to fine"))
+    add_report_arguments(commands.add_parser("search-report", help="table of the best trials of a log, "
+                                                                   "and a plot"))
     return parser
 
 
@@ -71,8 +50,8 @@ def graph_command(args: argparse.Namespace) -> int:
     """Draw one of the built-in examples and write it where -o says."""
     from pathlib import Path
 
+    from .experiments.graph_models import build
     from .viz import draw_graph, render
-    from .viz.examples import build
     from .viz.render import RENDERED, SOURCE, GraphvizNotFoundError
 
     suffix = Path(args.output).suffix.lstrip(".").lower()

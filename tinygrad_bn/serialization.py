@@ -18,6 +18,28 @@ import numpy as np
 from .tensor import Tensor
 
 
+def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create `path` if needed and check that files can be written in it, before any long work starts.
+
+    Raises `OutputDirError` (an OSError) naming the folder and the reason (a file in the way, no
+    permission), so a training run never ends by losing its results to an unwritable folder.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise OutputDirError(f"cannot write to the {what} {str(path)!r}: {reason}") from None
+    return path
+
+
+class OutputDirError(OSError):
+    """An output folder that cannot be created or written to."""
+
+
 def atomic_write(path: str | os.PathLike, write: Any) -> Path:
     """Call `write(file_object)` on a temporary file beside `path`, then rename it to `path`."""
     path = Path(path)

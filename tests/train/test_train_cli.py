@@ -63,7 +63,7 @@ def test_train_command_options_in_process(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "model [64, 32, 10], without batch norm, adam lr 0.01" in printed
-    history = check_outputs(out, 3, {"optimizer": "adam", "hidden": "32", "seed": 4, "dropout": 0.1})
+    history = check_outputs(out, 3, {"optimizer": "adam", "hidden": [32], "seed": 4, "dropout": 0.1})
     assert history["lr"] == [0.01] * 3
     assert history["dev_acc"][-1] > 0.85  # Adam learns the digits within three epochs
     # the same seed gives the same run

@@ -12,8 +12,8 @@ import pytest
 graphviz = pytest.importorskip("graphviz")
 
 from tinygrad_bn.cli import main  # noqa: E402
+from tinygrad_bn.experiments.graph_models import MODELS  # noqa: E402
 from tinygrad_bn.viz import STYLES  # noqa: E402
-from tinygrad_bn.viz.examples import MODELS  # noqa: E402
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,60 @@ def load_digits(normalize: bool = True, flatten: bool = True, one_hot: bool = Fa
         images, bunch.target, fractions=(1 - test_fraction, 0.0, test_fraction), seed=seed, stratify=True)
     return (_prepare(x_train, t_train, normalize, flatten, one_hot, scale=16.0),
             _prepare(x_test, t_test, normalize, flatten, one_hot, scale=16.0))
+
+
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+@dataclass
+class Dataset:
+    """A dataset's arrays, flattened and scaled to [0, 1], with where they came from (for labels and docs)."""
+
+    name: str
+    x_train: np.ndarray
+    t_train: np.ndarray
+    x_test: np.ndarray
+    t_test: np.ndarray
+    source: str
+
+    @property
+    def classes(self) -> int:
+        return 10
+
+    def describe(self) -> str:
+        return f"{self.name} ({len(self.x_train)} train / {len(self.x_test)} test; {self.source})"
+
+
+def load_dataset(name: str = "auto", data_dir: str | os.PathLike | None = None, download: bool = False,
+                 test_only_split: int = 8000) -> Dataset:
+    """The one way to load a dataset by name: 'digits', 'mnist', 'fashion-mnist', or 'auto'.
+
+    'auto' takes MNIST where it is found and Fashion-MNIST otherwise. When `data_dir` holds only the
+    t10k files of a dataset (as a folder with just MNIST's test set does), its first `test_only_split`
+    images become the training set and the rest the test set. `download=True` fetches missing files.
+    """
+    if name == "digits":
+        (x, t), (xt, tt) = load_digits()
+        return Dataset("digits", x, t, xt, tt, "scikit-learn's bundled 8x8 digits")
+    if name != "auto" and name not in SOURCES:
+        raise ValueError(f"unknown dataset {name!r}; choose one of auto, {', '.join(DATASETS)}")
+    names = ["mnist", "fashion-mnist"] if name == "auto" else [name]
+    problems = []
+    for candidate in names:
+        try:
+            (x, t), (xt, tt) = load_mnist(root=data_dir, dataset=candidate, download=download)
+            return Dataset(candidate, x, t, xt, tt, "full training and test sets")
+        except DatasetNotFoundError as err:
+            problems.append(str(err))
+        if data_dir is not None:
+            dirs = search_dirs(candidate, data_dir)[:2]
+            images, labels = find_file(FILES["test_images"], dirs), find_file(FILES["test_labels"], dirs)
+            if images is not None and labels is not None:
+                x = read_idx(images).reshape(-1, 28 * 28).astype(np.float32) / 255.0
+                t = read_idx(labels).astype(np.int64)
+                k = test_only_split
+                return Dataset(candidate, x[:k], t[:k], x[k:], t[k:],
+                               f"the {len(x)} t10k images of {data_dir}, split {k}/{len(x) - k}")
+    if len(problems) == 1:
+        raise DatasetNotFoundError(problems[0])
+    raise DatasetNotFoundError("no dataset found:\n" + "\n".join(problems))

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from ..data import DataLoader
+from ..data import DataLoader, load_dataset
 from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, write_json, write_text
+from .common import Timer, add_common_arguments, experiment_parser, machine, write_json, write_text
 
 HIDDEN = (32, 32)
 LR = 0.01
@@ -257,7 +257,7 @@ def compare(model: Any, theirs: dict[str, np.ndarray], curves: dict[str, list[fl
 
 def prepare(args: argparse.Namespace, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
     """The data (features in `dtype`) and the settings shared by every variant (quick mode: small and short)."""
-    data = load_data(args.dataset, args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir)
     n_train, n_test = len(data.x_train), len(data.x_test)
     epochs = EPOCHS
     if args.quick:
@@ -390,7 +390,7 @@ def plot_curves(runs: dict[str, dict[str, Any]], path: Path, title: str, dtype: 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = experiment_parser("adam", __doc__)
     add_common_arguments(parser, "results/adam")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",

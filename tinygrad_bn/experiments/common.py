@@ -1,4 +1,4 @@
-"""What the experiments share: the command-line options, data loading with the dataset fallbacks, timing,
+"""What the experiments share: the command-line options, timing,
 and writing results (JSON, markdown) atomically into the output folder (figures: tinygrad_bn.plotting)."""
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data import load_digits, load_mnist
-from ..data.datasets import FILES, DatasetNotFoundError, find_file, search_dirs
-from ..data.idx import read_idx
+from ..cli_types import nonnegative_int, positive_int
 from ..serialization import atomic_write
+
+
+def experiment_parser(name: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of `python -m tinygrad_bn experiment <name>`, its usage line spelled that way."""
+    return argparse.ArgumentParser(prog=f"python -m tinygrad_bn experiment {name}", description=doc.split("\n\n")[0])
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> argparse.ArgumentParser:
@@ -25,56 +27,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> a
                         help="auto: MNIST if found, else Fashion-MNIST")
     parser.add_argument("--data-dir", default=None,
                         help="folder of IDX files; where only the t10k files exist, they are split for train/test")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=None, help="parallel processes (default: number of cores)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--jobs", type=positive_int, default=None, help="parallel processes (default: number of cores)")
     parser.add_argument("--out", default=default_out, help="output folder for JSON results and PNG figures")
     return parser
-
-
-@dataclass
-class Data:
-    """Arrays of an experiment, flattened and scaled to [0, 1], with where they came from."""
-
-    name: str
-    x_train: np.ndarray
-    t_train: np.ndarray
-    x_test: np.ndarray
-    t_test: np.ndarray
-    source: str
-
-    def describe(self) -> str:
-        return f"{self.name} ({len(self.x_train)} train / {len(self.x_test)} test; {self.source})"
-
-
-def load_data(dataset: str = "auto", data_dir: str | None = None, test_only_split: int = 8000) -> Data:
-    """Load the experiment's dataset.
-
-    'auto' takes MNIST where it is found and Fashion-MNIST otherwise. When `data_dir` holds only the
-    t10k files of a dataset (as a folder with just MNIST's test set does), its first `test_only_split`
-    images become the training set and the rest the test set.
-    """
-    if dataset == "digits":
-        (x, t), (xt, tt) = load_digits()
-        return Data("digits", x, t, xt, tt, "scikit-learn's bundled 8x8 digits")
-    names = ["mnist", "fashion-mnist"] if dataset == "auto" else [dataset]
-    problems = []
-    for name in names:
-        try:
-            (x, t), (xt, tt) = load_mnist(root=data_dir, dataset=name)
-            return Data(name, x, t, xt, tt, "full training and test sets")
-        except DatasetNotFoundError as err:
-            problems.append(str(err))
-        if data_dir is not None:
-            dirs = search_dirs(name, data_dir)[:2]
-            images, labels = find_file(FILES["test_images"], dirs), find_file(FILES["test_labels"], dirs)
-            if images is not None and labels is not None:
-                x = read_idx(images).reshape(-1, 28 * 28).astype(np.float32) / 255.0
-                t = read_idx(labels).astype(np.int64)
-                k = test_only_split
-                return Data(name, x[:k], t[:k], x[k:], t[k:],
-                            f"the {len(x)} t10k images of {data_dir}, split {k}/{len(x) - k}")
-    raise DatasetNotFoundError("no dataset found:\n" + "\n".join(problems)
-                               + "\nUse --dataset digits for the offline dataset, or --data-dir.")
 
 
 class Timer:

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
+from ..cli_types import nonnegative_int, positive_int
 from ..data import DataLoader, load_digits
 from ..nn import functional as F
 from ..parallel import limit_blas_threads
 from ..plotting import save_png, subplots
 from ..random import manual_seed
-from ..serialization import atomic_write
+from ..serialization import atomic_write, ensure_writable_dir
 from ..tensor import Tensor
 from ..train import History, fit
 from .common import Timer
@@ -60,7 +61,7 @@ def closed_form_check(seed: int) -> float:
 def draw_bn_graph(out: Path) -> tuple[Path | None, str]:
     """BatchNorm1d's training-mode graph as SVG (or DOT when Graphviz is missing); (path or None, note)."""
     from ..viz import draw_graph, render
-    from ..viz.examples import build
+    from .graph_models import build
 
     output, module = build("bn1d", train=True)
     try:
@@ -92,7 +93,7 @@ def plot(runs: dict[str, History], path: Path) -> Path:
 def run(out: str | Path = "tinygrad_bn-demo", epochs: int = EPOCHS, seed: int = 0) -> dict[str, Any]:
     timer = Timer()
     limit_blas_threads()  # small matrices: one BLAS thread is faster, and immune to other busy processes
-    out = Path(out)
+    out = ensure_writable_dir(out)
     data = load_digits()
     print(f"Training a {DEPTH}-hidden-layer ReLU network on {len(data[0][0])} handwritten digits "
           f"(8x8, offline), initial weight std {INIT_STD}, with and without batch norm...\n")
@@ -124,10 +125,10 @@ def run(out: str | Path = "tinygrad_bn-demo", epochs: int = EPOCHS, seed: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tinygrad_bn demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="tinygrad_bn-demo", help="output folder")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
     run(args.out, args.epochs, args.seed)
     return 0

@@ -22,14 +22,15 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from ..data import DataLoader
+from ..cli_types import positive_int
+from ..data import DataLoader, load_dataset
 from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, write_json, write_text
+from .common import Timer, add_common_arguments, experiment_parser, machine, write_json, write_text
 
 MODELS = {  # name: (hidden layers, activation, batch norm, learning rate)
     "S3": (2, "sigmoid", False, 0.01),
@@ -109,7 +110,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     timer = Timer()
-    data = load_data(args.dataset, args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir)
     epochs, width, limit = (2, 50, 1000) if args.quick else (args.epochs, 300, None)
     x, t = data.x_train[:limit], data.t_train[:limit]
     tasks = [dict(name=name, x=x, t=t, x_test=data.x_test[:limit], t_test=data.t_test[:limit], width=width,
@@ -204,9 +205,9 @@ def _plot_histograms(run: dict[str, Any], key: str, path: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = experiment_parser("depth", __doc__)
     add_common_arguments(parser, "results/depth")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs of a full run")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="epochs of a full run")
     return parser
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..parallel import map_jobs
 from .adam import NOTES, data_text, describe_settings, figure_title, layers_description, plot_curves, prepare, train_one
-from .common import Timer, add_common_arguments, machine, write_json, write_text
+from .common import Timer, add_common_arguments, experiment_parser, machine, write_json, write_text
 
 VARIANTS = ("none", "bn_before", "bn_after", "ln_before")
 LABELS = {"none": "no normalization", "bn_before": "BN before ReLU", "bn_after": "BN after ReLU",
@@ -53,7 +53,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = experiment_parser("placement", __doc__)
     return add_common_arguments(parser, "results/placement")
 
 

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from ..data import DataLoader
+from ..data import DataLoader, load_dataset
 from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
 from ..train import evaluate
-from .common import Timer, add_common_arguments, load_data, machine, write_json, write_text
+from .common import Timer, add_common_arguments, experiment_parser, machine, write_json, write_text
 
 SCALES = np.logspace(0, -4, 16)
 
@@ -63,7 +63,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the sweep, write weight_scale.json/.png/.md into args.out, and return the results."""
     timer = Timer()
-    data = load_data(args.dataset, args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir)
     n_train, epochs, scales = (200, 2, SCALES[::5]) if args.quick else (1000, 20, SCALES)
     x, t = data.x_train[:n_train], data.t_train[:n_train]
     x_test, t_test = data.x_test[: 500 if args.quick else None], data.t_test[: 500 if args.quick else None]
@@ -125,7 +125,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = experiment_parser("weight-scale", __doc__)
     return add_common_arguments(parser, "results/weight-scale")
 
 

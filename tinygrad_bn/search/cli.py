@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli_types import nonnegative_int, positive_int
+from ..data import DATASETS
 from .objectives import MLPObjective
 from .report import best_table, plot_log
 from .runner import random_search, read_log
@@ -16,6 +18,30 @@ DEFAULT_SPACE = {
     "hidden": integer(16, 256),
     "batchnorm": choice([True, False]),
 }
+
+
+def add_search_arguments(search: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `python -m tinygrad_bn search`."""
+    search.add_argument("--dataset", choices=DATASETS, default="digits")
+    search.add_argument("--data-dir", default=None)
+    search.add_argument("--trials", type=positive_int, default=20, help="trials per round")
+    search.add_argument("--rounds", type=positive_int, default=1, help="rounds; each after the first narrows the space")
+    search.add_argument("--top-k", type=positive_int, default=5, help="best trials a refined round narrows around")
+    search.add_argument("--epochs", type=positive_int, default=5)
+    search.add_argument("--max-train", type=positive_int, default=None, help="use only this many training examples")
+    search.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: number of cores)")
+    search.add_argument("--seed", type=nonnegative_int, default=0)
+    search.add_argument("--log", default="search.jsonl", help="JSON-lines log; rerunning resumes from it")
+    search.add_argument("--no-progress", action="store_true")
+    return search
+
+
+def add_report_arguments(report: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `python -m tinygrad_bn search-report`."""
+    report.add_argument("log")
+    report.add_argument("--top", type=positive_int, default=10)
+    report.add_argument("--plot", default=None, help="PNG path (default: the log's name with .png)")
+    return report
 
 
 def round_log(log: Path, round_index: int) -> Path:

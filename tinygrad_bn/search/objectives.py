@@ -27,10 +27,10 @@ class MLPObjective:
     def data(self) -> tuple:
         key = (self.dataset, self.data_dir, self.max_train)
         if key not in _DATA:
-            from ..data import train_dev_test_split
-            from ..train.cli import load_dataset
+            from ..data import load_dataset, train_dev_test_split
 
-            (x, t), _ = load_dataset(self.dataset, self.data_dir)
+            data = load_dataset(self.dataset, self.data_dir)
+            x, t = data.x_train, data.t_train
             if self.max_train is not None:
                 x, t = x[: self.max_train], t[: self.max_train]
             train, dev, _ = train_dev_test_split(x, t, fractions=(0.8, 0.2, 0.0), seed=0, stratify=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import nn, optim
-from ..data import DataLoader, load_digits, load_mnist
+from ..cli_types import int_list, nonnegative_float, nonnegative_int, positive_float, positive_int, probability
+from ..data import DATASETS, DataLoader, load_dataset
 from ..nn import functional as F
 from ..random import manual_seed
 from ..serialization import atomic_write
@@ -24,11 +25,24 @@ OPTIMIZERS = {
 }
 
 
-def load_dataset(name: str, data_dir: str | None = None) -> tuple:
-    """((x_train, t_train), (x_test, t_test)) of 'digits', 'mnist' or 'fashion-mnist', flattened, in [0, 1]."""
-    if name == "digits":
-        return load_digits()
-    return load_mnist(root=data_dir, dataset=name)
+def add_arguments(train: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `python -m tinygrad_bn train`."""
+    train.add_argument("--dataset", choices=DATASETS, default="digits")
+    train.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion-mnist)")
+    train.add_argument("--hidden", type=int_list, default=[100, 100, 100], help="hidden layer sizes, comma separated")
+    train.add_argument("--batchnorm", action="store_true", help="BatchNorm1d before each activation")
+    train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu")
+    train.add_argument("--init", default="he", help="weight init: he, xavier, or a standard deviation")
+    train.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"], default="sgd")
+    train.add_argument("--lr", type=positive_float, default=0.01)
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--batch-size", type=positive_int, default=100)
+    train.add_argument("--dropout", type=probability, default=0.0)
+    train.add_argument("--weight-decay", type=nonnegative_float, default=0.0)
+    train.add_argument("--seed", type=nonnegative_int, default=0)
+    train.add_argument("--out", default="tinygrad_bn-train", help="folder for history.json and curves.png")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return train
 
 
 def parse_init(text: str) -> str | float:
@@ -62,9 +76,9 @@ def plot_history(history: History, path: Path, title: str = "") -> Path:
 
 def train_command(args: argparse.Namespace) -> int:
     manual_seed(args.seed)
-    (x_train, t_train), (x_test, t_test) = load_dataset(args.dataset, args.data_dir)
-    hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
-    model = nn.MLP(x_train.shape[1], hidden, int(t_train.max()) + 1, activation=args.activation,
+    data = load_dataset(args.dataset, args.data_dir)
+    (x_train, t_train), (x_test, t_test) = (data.x_train, data.t_train), (data.x_test, data.t_test)
+    model = nn.MLP(x_train.shape[1], list(args.hidden), data.classes, activation=args.activation,
                    weight_init_std=parse_init(args.init), batchnorm=args.batchnorm, dropout=args.dropout)
     optimizer = OPTIMIZERS[args.optimizer](model.parameters(), args)
     train_loader = DataLoader(x_train, t_train, args.batch_size, shuffle=True, seed=args.seed)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..autograd import TrainingDivergedError, no_grad
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
@@ -23,10 +23,6 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .history import EWMA, History
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 def accuracy(logits: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:

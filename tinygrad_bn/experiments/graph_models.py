@@ -6,7 +6,7 @@ import numpy as np
 from .. import nn
 from ..random import manual_seed
 from ..tensor import Tensor
-from .graph import trace
+from ..viz.graph import trace
 
 MODELS = ("bn1d", "bn2d", "layernorm", "mlp")
 

@@ -1,11 +1,11 @@
 """The training loop: `fit` trains for some epochs and returns a `History`; `evaluate` measures a model.
 
 The model is put in training mode for training and in evaluation mode for evaluation, and its mode is
-restored afterwards. A NaN or infinite loss stops training with an error naming the epoch and step.
+restored afterwards. Every batch goes through one `TrainStep`; a NaN or infinite loss stops training (before
+it reaches the weights) with an error naming the epoch and step.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -21,8 +21,9 @@ from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import EWMA, History
+from .step import LossFn, TrainStep
 
-LossFn = Callable[[Tensor, Tensor], Tensor]
+StepCallback = Callable[[int, int, float], Any]  # (epoch, step, loss), after the optimizer step
 
 
 def accuracy(logits: Tensor | np.ndarray, labels: Tensor | np.ndarray) -> float:
@@ -127,17 +128,22 @@ def fit(
     scheduler: Any = None,
     early_stopping: EarlyStopping | None = None,
     callbacks: Iterable[Callable[[int, History], Any]] = (),
+    step_callbacks: Iterable[StepCallback] = (),
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
 ) -> History:
     """Train `model` for `epochs` epochs; record per-epoch metrics in the returned History.
 
-    Each step: forward, loss, backward, optimizer step. After each epoch: evaluate on `dev_loader`,
-    step the `scheduler`, call each callback as `callback(epoch, history)` (epochs count from 1), and
-    consult `early_stopping`. With `checkpoint`, the whole state is saved there after every epoch;
-    with `resume=True` too, a run continues from that file and ends exactly as an uninterrupted one.
+    Each batch goes through one `TrainStep` (forward, loss, divergence check, backward, optimizer step),
+    then each of `step_callbacks` is called as `callback(epoch, step, loss)` (both count from 1; the loss
+    as a float); empty batches are skipped. After each epoch: evaluate on `dev_loader`, step the
+    `scheduler`, call each callback as `callback(epoch, history)`, and consult `early_stopping`. With
+    `checkpoint`, the whole state is saved there after every epoch; with `resume=True` too, a run
+    continues from that file and ends exactly as an uninterrupted one.
     """
+    step = TrainStep(model, loss_fn, optimizer)
+    step_callbacks = tuple(step_callbacks)
     history = History()
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -153,7 +159,7 @@ def fit(
             tick = time.perf_counter()
             if hasattr(train_loader, "set_epoch"):
                 train_loader.set_epoch(epoch)
-            loss, acc = _train_epoch(model, loss_fn, optimizer, train_loader, epoch, epochs, progress)
+            loss, acc = _train_epoch(step, train_loader, epoch, epochs, progress, step_callbacks)
             history.train_loss.append(loss)
             history.train_acc.append(acc)
             if dev_loader is not None:
@@ -183,35 +189,37 @@ def fit(
     return history
 
 
-def _train_epoch(model: Module, loss_fn: LossFn, optimizer: Optimizer, loader: Iterable, epoch: int,
-                 epochs: int, progress: bool) -> tuple[float, float]:
-    model.train()
+def _train_epoch(step: TrainStep, loader: Iterable, epoch: int, epochs: int, progress: bool,
+                 step_callbacks: tuple[StepCallback, ...]) -> tuple[float, float]:
+    step.model.train()
     running = EWMA(0.9)
     total_loss = total_correct = 0.0
     count = 0
     bar = _progress_bar(loader, progress, f"epoch {epoch + 1}/{epochs}")
-    for step, (xb, yb) in enumerate(bar if bar is not None else loader):
-        logits = model(xb)
-        loss = loss_fn(logits, yb)
-        value = loss.item()
-        if not math.isfinite(value):
+    try:
+        for number, (xb, yb) in enumerate(bar if bar is not None else loader, start=1):
+            n = len(xb)
+            if n == 0:  # e.g. a hand-made loader's empty last batch: nothing to learn from
+                continue
+            try:
+                # numpy's overflow warnings would come before (and say less than) the divergence error
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss, logits = step(xb, yb)
+            except TrainingDivergedError as error:
+                reason = str(error).removeprefix("training diverged: ")
+                raise TrainingDivergedError(f"training diverged at epoch {epoch + 1}, step {number}: {reason}"
+                                            ) from error
+            value = loss.item()
+            total_loss += value * n
+            total_correct += accuracy(logits, yb) * n
+            count += n
+            for callback in step_callbacks:
+                callback(epoch + 1, number, value)
             if bar is not None:
-                bar.close()
-            raise TrainingDivergedError(
-                f"training diverged at epoch {epoch + 1}, step {step + 1}: the loss is {value}. "
-                "Try a smaller learning rate, batch normalization, or a different initialization."
-            )
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        n = len(xb)
-        total_loss += value * n
-        total_correct += accuracy(logits, yb) * n
-        count += n
+                bar.set_postfix(loss=f"{running.update(value):.4f}")
+    finally:
         if bar is not None:
-            bar.set_postfix(loss=f"{running.update(value):.4f}")
-    if bar is not None:
-        bar.close()
+            bar.close()
     if count == 0:
         raise ValueError("fit: the training loader yielded no batches")
     return total_loss / count, total_correct / count

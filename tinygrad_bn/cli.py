@@ -1,31 +1,59 @@
-"""The command line, `python -m tinygrad_bn <command>`: a thin layer over the package's functions."""
+"""The command line, `python -m tinygrad_bn <command>`: a thin layer over the package's functions.
+
+Every user mistake ends as a one-line usage error (exit status 2) before any work starts: option values
+are checked by the types of `cli_types`, output folders by `serialization.ensure_writable_dir`, and
+missing or corrupt data files are reported with the options that fix them (`--download`, `--data-dir`).
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .cli_types import nonnegative_int, positive_int
 
+# command-line name -> (module of tinygrad_bn.experiments, one-line description for `experiment --help`)
 EXPERIMENTS = {
-    "weight-scale": "weight_scale",
-    "depth": "depth",
-    "adam": "adam",
-    "placement": "placement",
+    "weight-scale": ("weight_scale", "does training depend on the initial weights' scale, with and without BN?"),
+    "depth": ("depth", "deep sigmoid networks that do not learn, and learn with BN"),
+    "adam": ("adam", "does BN help a small MLP trained with Adam? (with a PyTorch twin)"),
+    "placement": ("placement", "where should the normalization go: before or after the activation?"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tinygrad_bn", description=__doc__)
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser; it remembers each command's parser, so that a mistake found after parsing
+    (an unwritable folder, missing data files) is reported as that command's usage error."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's own signature
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+
+def build_parser() -> CommandParser:
+    """The parser of `python -m tinygrad_bn`, one sub-parser per command."""
+    parser = CommandParser(prog="python -m tinygrad_bn", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="the showcase: BN's effect on a deep net, its graph, its gradient")
+
+    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002, ANN003
+        parser.commands[name] = commands.add_parser(name, help=help, **kwargs)
+        return parser.commands[name]
+
+    demo = command("demo", "the showcase: BN's effect on a deep net, its graph, its gradient")
     demo.add_argument("--out", default="tinygrad_bn-demo", help="output folder (default: ./tinygrad_bn-demo)")
     demo.add_argument("--epochs", type=positive_int, default=None)
     demo.add_argument("--seed", type=nonnegative_int, default=0)
-    experiment = commands.add_parser("experiment", help="rerun an experiment of the source material",
-                                     add_help=False)
-    experiment.add_argument("name", choices=sorted(EXPERIMENTS))
-    experiment.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options (--help)")
-    graph = commands.add_parser("graph", help="draw the computation graph of a built-in example")
+    listing = "\n".join(f"  {name:13} {description}" for name, (_, description) in EXPERIMENTS.items())
+    experiment = command("experiment", "rerun an experiment of the source material",
+                         description="Rerun an experiment of the source material and write its JSON results, "
+                                     "figures and markdown table.",
+                         epilog=f"experiments:\n{listing}\n\n`python -m tinygrad_bn experiment NAME --help` "
+                                "lists an experiment's own options (--quick, --dataset, --jobs, --out, ...).",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    experiment.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME",
+                            help=f"one of {', '.join(EXPERIMENTS)}")
+    experiment.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options (NAME --help)")
+    graph = command("graph", "draw the computation graph of a built-in example")
     graph.add_argument("--model", choices=["bn1d", "bn2d", "layernorm", "mlp"], default="bn1d")
     mode = graph.add_mutually_exclusive_group()
     mode.add_argument("--train", dest="train", action="store_true", default=True, help="training mode (default)")
@@ -37,19 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .search.cli import add_report_arguments, add_search_arguments
     from .train.cli import add_arguments as add_train_arguments
 
-    add_train_arguments(commands.add_parser("train", help="train an MLP on a real dataset and write its history "
-                                                          "and plot"))
-    add_search_arguments(commands.add_parser("search", help="random hyperparameter search for an MLP, "
-                                                            "coarse to fine"))
-    add_report_arguments(commands.add_parser("search-report", help="table of the best trials of a log, "
-                                                                   "and a plot"))
+    add_train_arguments(command("train", "train an MLP on a real dataset and write its history and plot"))
+    add_search_arguments(command("search", "random hyperparameter search for an MLP, coarse to fine"))
+    add_report_arguments(command("search-report", "table of the best trials of a log, and a plot"))
     return parser
 
 
 def graph_command(args: argparse.Namespace) -> int:
     """Draw one of the built-in examples and write it where -o says."""
-    from pathlib import Path
-
     from .experiments.graph_models import build
     from .viz import draw_graph, render
     from .viz.render import RENDERED, SOURCE, GraphvizNotFoundError
@@ -71,27 +94,87 @@ def graph_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from .experiments import demo
+def check_output(command: argparse.ArgumentParser, folder: str | Path, option: str) -> None:
+    """Exit with `command`'s usage error unless files can be written in `folder` (created if needed)."""
+    from .serialization import OutputDirError, ensure_writable_dir
 
-        demo.run(args.out, **({"epochs": args.epochs} if args.epochs else {}), seed=args.seed)
-    elif args.command == "experiment":
-        import importlib
+    try:
+        ensure_writable_dir(folder, what=f"{option} folder")
+    except OutputDirError as err:
+        command.error(str(err))
 
-        module = importlib.import_module(f".experiments.{EXPERIMENTS[args.name]}", __package__)
+
+def check_outputs(parser: CommandParser, args: argparse.Namespace) -> None:
+    """Check, before any work, that every file the command will write can be written."""
+    command = parser.commands[args.command]
+    if args.command in ("demo", "train"):
+        check_output(command, args.out, "--out")
+    if args.command == "train" and args.checkpoint is not None:
+        check_output(command, Path(args.checkpoint).parent, "--checkpoint")
+    if args.command == "graph":
+        check_output(command, Path(args.output).parent, "-o")
+    if args.command == "search":
+        check_output(command, Path(args.log).parent, "--log")
+    if args.command == "search-report" and args.plot is not None:
+        check_output(command, Path(args.plot).parent, "--plot")
+
+
+def data_error_message(err: Exception) -> str:
+    """One line for missing or corrupt data files, naming the options that fix them."""
+    from .data import DatasetNotFoundError
+
+    if isinstance(err, DatasetNotFoundError):
+        return err.summary(fix="pass --download to fetch them (needs pooch and internet), or --data-dir DIR "
+                               "for a folder that holds the four IDX files")
+    return " ".join(str(err).split())
+
+
+def experiment_command(parser: CommandParser, args: argparse.Namespace) -> int:
+    """Check the experiment's options and output folder, then run it."""
+    import importlib
+
+    from .data import DatasetNotFoundError, IDXFormatError
+
+    module = importlib.import_module(f".experiments.{EXPERIMENTS[args.name][0]}", __package__)
+    own_parser = module.build_parser()
+    options = own_parser.parse_args(args.options)  # --help, and bad values, end here
+    check_output(own_parser, options.out, "--out")
+    try:
         return module.main(args.options)
-    elif args.command == "graph":
-        return graph_command(args)
-    elif args.command in ("search", "search-report"):
-        from .search.cli import report_command, search_command
+    except (DatasetNotFoundError, IDXFormatError) as err:
+        own_parser.error(data_error_message(err))
+    return 2  # not reached: error() exits
 
-        return search_command(args) if args.command == "search" else report_command(args)
-    elif args.command == "train":
-        from .train.cli import train_command
 
-        return train_command(args)
+def main(argv: list[str] | None = None) -> int:
+    """Run `python -m tinygrad_bn` with `argv` (default: the process's arguments); return the exit status."""
+    from .data import DatasetNotFoundError, DownloadError, IDXFormatError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "experiment":
+        return experiment_command(parser, args)
+    check_outputs(parser, args)
+    try:
+        if args.command == "demo":
+            from .experiments import demo
+
+            demo.run(args.out, **({"epochs": args.epochs} if args.epochs else {}), seed=args.seed)
+        elif args.command == "graph":
+            return graph_command(args)
+        elif args.command in ("search", "search-report"):
+            from .search.cli import report_command, search_command
+
+            return search_command(args) if args.command == "search" else report_command(args)
+        elif args.command == "train":
+            from .train.cli import train_command
+
+            return train_command(args)
+    except (DatasetNotFoundError, IDXFormatError) as err:
+        parser.commands[args.command].error(data_error_message(err))
+    except DownloadError as err:  # not a usage mistake: the network or the mirrors failed
+        print(f"{args.command}: {'; '.join(line.strip() for line in str(err).splitlines())}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -65,3 +65,27 @@ def int_list(text: str) -> list[int]:
     if not parts:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return [positive_int(p) for p in parts]
+
+
+INIT_SCHEMES = ("he", "relu", "xavier", "sigmoid", "tanh", "glorot")
+
+
+def init_scheme(text: str) -> str | float:
+    """A weight initialization: a scheme name (he, xavier, glorot, ...) or a standard deviation >= 0.
+
+    A number must also fit float32 (the weights' dtype): 1e300 would overflow to inf in the cast.
+    """
+    if text.lower() in INIT_SCHEMES:
+        return text.lower()
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(INIT_SCHEMES)} or a standard deviation, "
+                                         f"got {text!r}") from None
+    if not 0 <= value <= FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(f"a standard deviation must be a finite number >= 0 (at most "
+                                         f"{FLOAT32_MAX:.3g}, float32's largest), got {text}")
+    return value
+
+
+FLOAT32_MAX = 3.4028234663852886e38

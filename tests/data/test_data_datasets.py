@@ -4,7 +4,15 @@ import socket
 import numpy as np
 import pytest
 
-from tinygrad_bn.data import DatasetNotFoundError, load_digits, load_mnist, search_dirs, write_idx
+from tinygrad_bn.data import (
+    DatasetNotFoundError,
+    IDXFormatError,
+    load_dataset,
+    load_digits,
+    load_mnist,
+    search_dirs,
+    write_idx,
+)
 from tinygrad_bn.data.datasets import FILES
 
 N_TRAIN, N_TEST = 12, 5
@@ -86,6 +94,10 @@ def test_not_found_lists_where_it_looked(places):
         assert name in message
     assert "download=True" in message and "TINYGRAD_BN_DATA" in message
     assert isinstance(info.value, FileNotFoundError)
+    # what a command line needs to phrase its own fix, on one line
+    summary = info.value.summary(fix="pass --download")
+    assert "\n" not in summary and "download=True" not in summary and summary.endswith("; pass --download")
+    assert all(name in summary for name in FILES.values()) and str(places["root"]) in summary
     with pytest.raises(ValueError, match="unknown dataset"):
         load_mnist(places["root"], dataset="cifar")
 
@@ -174,3 +186,32 @@ def test_files_of_different_folders_are_never_mixed(places):
         (places["env"] / name).unlink()
     with pytest.raises(DatasetNotFoundError, match="no single folder holds all four files"):
         load_mnist(places["root"])
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize("bad", [200, 10])
+def test_labels_outside_the_classes_name_the_file(places, split, bad):
+    """A corrupt label byte is an error naming the file, not a model with bad + 1 outputs."""
+    make_mnist(places["root"], marker=1)
+    n = N_TRAIN if split == "train" else N_TEST
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    labels[3] = bad
+    path = places["root"] / FILES[f"{split}_labels"]
+    write_idx(labels, path)
+    message = rf"{path}: 1 labels outside the 10 classes 0\.\.9 \(values {bad}; first at index 3\)"
+    with pytest.raises(IDXFormatError, match=message):
+        load_mnist(places["root"])
+    with pytest.raises(IDXFormatError, match=message):
+        load_dataset("mnist", places["root"])
+
+
+def test_test_only_folder_checks_its_labels(places):
+    """A folder with just the t10k files is split into train and test, after the same label check."""
+    make_mnist(places["root"], marker=1, n_test=30)
+    for name in (FILES["train_images"], FILES["train_labels"]):
+        (places["root"] / name).unlink()
+    data = load_dataset("mnist", places["root"], test_only_split=20)
+    assert (len(data.x_train), len(data.x_test), data.classes) == (20, 10, 10)
+    write_idx(np.full(30, 255, dtype=np.uint8), places["root"] / FILES["test_labels"])
+    with pytest.raises(IDXFormatError, match="30 labels outside the 10 classes"):
+        load_dataset("mnist", places["root"])

@@ -170,3 +170,25 @@ def test_unverifiable_or_unknown_requests_are_refused(server, tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'kmnist'"):
         download_files("kmnist", [NAME], dest=tmp_path, mirrors=[f"{server}/good/"], md5=MD5)
     assert Handler.requests == [] and list(tmp_path.iterdir()) == []
+
+
+def test_train_command_downloads_with_the_option(server, tmp_path, monkeypatch, capsys):
+    """`train --download` fetches the missing files; a failing mirror is one line and exit status 1."""
+    from tinygrad_bn.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("TINYGRAD_BN_DATA", raising=False)
+    monkeypatch.setitem(datasets_module.SOURCES, "mnist", {"mirrors": [f"{server}/missing/"], "md5": MD5})
+    options = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"), "--hidden", "4", "--epochs",
+               "1", "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main([*options, "--download"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not download" in err and "404" in err
+    monkeypatch.setitem(datasets_module.SOURCES, "mnist", {"mirrors": [f"{server}/good/"], "md5": MD5})
+    with pytest.raises(SystemExit) as info:  # without --download, nothing is fetched
+        main(options)
+    assert info.value.code == 2 and Handler.requests == [f"/missing/{NAME}"]
+    assert "--download" in capsys.readouterr().err
+    assert main([*options, "--download"]) == 0
+    assert "mnist: 6 training and 3 test examples; model [25, 4, 10]" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "xdg" / "tinygrad_bn" / "mnist").iterdir()) == sorted(FILES.values())

@@ -78,3 +78,74 @@ def test_train_command_rejects_bad_options(capsys):
         main(["train", "--dataset", "cifar10"])
     assert info.value.code == 2
     assert "invalid choice: 'cifar10'" in capsys.readouterr().err
+
+
+RESUMABLE = ["train", "--dataset", "digits", "--hidden", "16", "--batch-size", "16", "--batchnorm", "--dropout", "0.1",
+             "--optimizer", "adam", "--lr", "0.003", "--epochs", "12", "--no-progress"]
+METRICS = ("train_loss", "train_acc", "dev_loss", "dev_acc", "lr")
+
+
+def start_train(options, **kwargs):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    return subprocess.Popen([sys.executable, "-m", "tinygrad_bn", *map(str, options)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def checkpoint_epoch(path):
+    from tinygrad_bn.serialization import load
+
+    return json.loads(str(load(path)["meta"]))["epoch"]
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX signals")
+def test_a_killed_train_run_resumes_to_the_uninterrupted_history(tmp_path):
+    """SIGKILL after the first checkpoint; the same command with --resume ends with the same history
+    (BN's running statistics, Adam's moments, dropout's random state and the shuffling all restored)."""
+    import signal
+    import time
+
+    whole = start_train([*RESUMABLE, "--out", tmp_path / "whole"])
+    ckpt = tmp_path / "ckpt" / "run.npz"
+    resumable = [*RESUMABLE, "--out", tmp_path / "resumed", "--checkpoint", ckpt, "--resume"]
+    killed = start_train(resumable)
+    try:
+        while not ckpt.exists():  # the first epoch's checkpoint
+            assert killed.poll() is None, killed.communicate()
+            time.sleep(0.01)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        out, _ = killed.communicate()
+    assert killed.returncode == -signal.SIGKILL
+    done = checkpoint_epoch(ckpt)
+    assert 1 <= done < 12 and not (tmp_path / "resumed").joinpath("history.json").exists()
+    resumed = start_train(resumable)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"resuming from {ckpt} after epoch {done}" in out
+    assert out.split("seconds\n")[1].split()[0] == str(done + 1)  # the table goes on where the run stopped
+    whole_out, whole_err = whole.communicate(timeout=300)
+    assert whole.returncode == 0, whole_err
+    expected = json.loads((tmp_path / "whole" / "history.json").read_text())["history"]
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())["history"]
+    assert len(history["train_loss"]) == 12
+    assert {k: history[k] for k in METRICS} == {k: expected[k] for k in METRICS}  # bit for bit
+    assert checkpoint_epoch(ckpt) == 12
+
+
+def test_resume_refuses_other_options_and_needs_a_checkpoint(tmp_path, capsys):
+    ckpt = tmp_path / "run.npz"
+    base = ["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--no-progress", "--out",
+            str(tmp_path / "out"), "--checkpoint", str(ckpt)]
+    assert main(base) == 0 and checkpoint_epoch(ckpt) == 1
+    capsys.readouterr()
+    assert main([*base[:4], "9", *base[5:], "--resume", "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--hidden [8] -> [9]" in err and "--lr 0.01 -> 0.1" in err
+    assert main([*base[:6], "3", *base[7:], "--resume"]) == 0  # more epochs: the run goes on
+    assert "resuming from" in capsys.readouterr().out and checkpoint_epoch(ckpt) == 3
+    history = json.loads((tmp_path / "out" / "history.json").read_text())["history"]
+    assert len(history["train_loss"]) == 3
+    assert main([*base, "--resume"]) == 2  # fewer epochs than already trained
+    assert "already trained 3 epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(tmp_path / "x")]) == 2
+    assert "--resume needs --checkpoint" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .idx import read_idx
+from .idx import IDXFormatError, read_idx
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -47,7 +47,26 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The dataset's files are in none of the places looked at."""
+    """The dataset's files are in none of the places looked at.
+
+    Besides its message (which says how to fix it from Python: `download=True`), it keeps what a caller
+    needs to phrase its own fix: the dataset, the missing files and the folders looked in.
+    """
+
+    def __init__(self, message: str, dataset: str = "", missing: Sequence[str] = (),
+                 looked: Sequence[Path] = ()) -> None:
+        super().__init__(message)
+        self.dataset, self.missing, self.looked = dataset, list(missing), list(looked)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def summary(self, fix: str) -> str:
+        """The problem on one line, ending with `fix` (how to fix it where the caller is: a CLI's options)."""
+        if not self.dataset:
+            return f"{' '.join(str(self).split())}; {fix}"
+        return (f"{self.dataset}: missing {', '.join(self.missing)} (looked in {len(self.looked)} folders: "
+                f"{', '.join(str(d) for d in self.looked)}); {fix}")
 
 
 class DownloadError(RuntimeError):
@@ -167,7 +186,7 @@ def load_mnist(
         raise DatasetNotFoundError(
             f"{dataset}: missing {', '.join(missing)}. Looked in:\n  {looked}\n"
             f"Pass download=True (needs pooch and internet), put the IDX files in one of these folders or in "
-            f"$TINYGRAD_BN_DATA{hint}."
+            f"$TINYGRAD_BN_DATA{hint}.", dataset=dataset, missing=missing, looked=dirs,
         )
     arrays = {key: read_idx(path) for key, path in found.items()}
     for split in ("train", "test"):
@@ -175,8 +194,25 @@ def load_mnist(
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"{dataset}: {split} images {images.shape} and labels {labels.shape} do not match "
                              f"({found[f'{split}_images']}, {found[f'{split}_labels']})")
+        check_labels(labels, CLASSES, found[f"{split}_labels"])
     return (_prepare(arrays["train_images"], arrays["train_labels"], normalize, flatten, one_hot),
             _prepare(arrays["test_images"], arrays["test_labels"], normalize, flatten, one_hot))
+
+
+CLASSES = 10  # MNIST's digits and Fashion-MNIST's garments alike
+
+
+def check_labels(labels: np.ndarray, classes: int, path: str | os.PathLike) -> np.ndarray:
+    """Return `labels` if every one is a class index in [0, classes); else raise `IDXFormatError` naming
+    the file, so that a corrupt label byte (200 in MNIST) is an error, not a model with 201 outputs."""
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        where = np.flatnonzero(bad)
+        values = ", ".join(str(v) for v in np.unique(labels[where])[:5])
+        raise IDXFormatError(f"{path}: {len(where)} labels outside the {classes} classes 0..{classes - 1} "
+                             f"(values {values}{', ...' if len(np.unique(labels[where])) > 5 else ''}; "
+                             f"first at index {where[0]}); the file is corrupt or belongs to another dataset")
+    return labels
 
 
 def _prepare(images: np.ndarray, labels: np.ndarray, normalize: bool, flatten: bool, one_hot: bool,
@@ -226,7 +262,8 @@ class Dataset:
 
     @property
     def classes(self) -> int:
-        return 10
+        """The number of classes (every loader checks that the labels lie in 0..classes-1)."""
+        return CLASSES
 
     def describe(self) -> str:
         return f"{self.name} ({len(self.x_train)} train / {len(self.x_test)} test; {self.source})"
@@ -246,22 +283,28 @@ def load_dataset(name: str = "auto", data_dir: str | os.PathLike | None = None, 
     if name != "auto" and name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; choose one of auto, {', '.join(DATASETS)}")
     names = ["mnist", "fashion-mnist"] if name == "auto" else [name]
-    problems = []
+    problems: list[DatasetNotFoundError] = []
     for candidate in names:
         try:
             (x, t), (xt, tt) = load_mnist(root=data_dir, dataset=candidate, download=download)
             return Dataset(candidate, x, t, xt, tt, "full training and test sets")
         except DatasetNotFoundError as err:
-            problems.append(str(err))
+            problems.append(err)
         if data_dir is not None:
             dirs = search_dirs(candidate, data_dir)[:2]
             images, labels = find_file(FILES["test_images"], dirs), find_file(FILES["test_labels"], dirs)
             if images is not None and labels is not None:
-                x = read_idx(images).reshape(-1, 28 * 28).astype(np.float32) / 255.0
-                t = read_idx(labels).astype(np.int64)
+                pixels, classes = read_idx(images), check_labels(read_idx(labels), CLASSES, labels)
+                if pixels.ndim != 3 or classes.ndim != 1 or len(pixels) != len(classes):
+                    raise IDXFormatError(f"{candidate}: test images {pixels.shape} and labels {classes.shape} do "
+                                         f"not match ({images}, {labels})")
+                x = pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0
+                t = classes.astype(np.int64)
                 k = test_only_split
                 return Dataset(candidate, x[:k], t[:k], x[k:], t[k:],
                                f"the {len(x)} t10k images of {data_dir}, split {k}/{len(x) - k}")
     if len(problems) == 1:
-        raise DatasetNotFoundError(problems[0])
-    raise DatasetNotFoundError("no dataset found:\n" + "\n".join(problems))
+        raise problems[0]
+    raise DatasetNotFoundError("no dataset found:\n" + "\n".join(map(str, problems)), dataset=name,
+                               missing=[f"{p.dataset} ({', '.join(p.missing)})" for p in problems],
+                               looked=[d for p in problems for d in p.looked])

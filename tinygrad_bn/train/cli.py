@@ -1,5 +1,10 @@
 """`python -m tinygrad_bn train ...`: train an MLP from command-line options, print a per-epoch table, and
-write the history (JSON) and the learning curves (PNG) to the output folder."""
+write the history (JSON) and the learning curves (PNG) to the output folder.
+
+With `--checkpoint PATH` the whole state is saved after every epoch; `--resume` continues a killed run
+from it and ends with the same history as an uninterrupted run. The options that define the run are
+saved beside the checkpoint (PATH.options.json), so resuming with different ones is refused.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import nn, optim
-from ..cli_types import int_list, nonnegative_float, nonnegative_int, positive_float, positive_int, probability
+from ..cli_types import (
+    init_scheme,
+    int_list,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from ..data import DATASETS, DataLoader, load_dataset
 from ..nn import functional as F
 from ..random import manual_seed
@@ -29,10 +44,13 @@ def add_arguments(train: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of `python -m tinygrad_bn train`."""
     train.add_argument("--dataset", choices=DATASETS, default="digits")
     train.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, fashion-mnist)")
+    train.add_argument("--download", action="store_true",
+                       help="fetch missing mnist/fashion-mnist files into the cache (verified checksums)")
     train.add_argument("--hidden", type=int_list, default=[100, 100, 100], help="hidden layer sizes, comma separated")
     train.add_argument("--batchnorm", action="store_true", help="BatchNorm1d before each activation")
     train.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu")
-    train.add_argument("--init", default="he", help="weight init: he, xavier, or a standard deviation")
+    train.add_argument("--init", type=init_scheme, default="he",
+                       help="weight init: he, xavier, glorot, or a standard deviation")
     train.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "rmsprop", "adam"], default="sgd")
     train.add_argument("--lr", type=positive_float, default=0.01)
     train.add_argument("--epochs", type=positive_int, default=10)
@@ -41,15 +59,58 @@ def add_arguments(train: argparse.ArgumentParser) -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=nonnegative_float, default=0.0)
     train.add_argument("--seed", type=nonnegative_int, default=0)
     train.add_argument("--out", default="tinygrad_bn-train", help="folder for history.json and curves.png")
+    train.add_argument("--checkpoint", default=None, metavar="PATH",
+                       help="save the whole training state here (.npz) after every epoch")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint if it exists (same options; --epochs may grow)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     return train
 
 
-def parse_init(text: str) -> str | float:
-    try:
-        return float(text)
-    except ValueError:
-        return text
+# options that do not change what a run computes: a run may be resumed with other values for them
+NOT_DEFINING = ("out", "checkpoint", "resume", "no_progress", "epochs", "data_dir", "download")
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that define what a run computes (a resumed run must have the same)."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_DEFINING and k != "command"}
+
+
+def options_path(checkpoint: str | Path) -> Path:
+    """Where the options of a checkpointed run are kept: beside the checkpoint."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".options.json")
+
+
+class ResumeMismatchError(ValueError):
+    """`--resume` with options that differ from those the checkpoint was made with."""
+
+
+def prepare_checkpoint(args: argparse.Namespace) -> int:
+    """Check a resumed run's options against its checkpoint's and record them; return the epoch it resumes at.
+
+    Without --resume, an existing checkpoint is started over (and overwritten after the first epoch).
+    """
+    from ..serialization import load
+
+    path, record = Path(args.checkpoint), options_path(args.checkpoint)
+    options = run_options(args)
+    if args.resume and path.exists():
+        saved = json.loads(record.read_text()) if record.exists() else None
+        if saved is None:
+            raise ResumeMismatchError(f"{path} has no {record.name} beside it: it was not written by this "
+                                      f"command, so it cannot be resumed here")
+        differ = [f"--{k.replace('_', '-')} {saved.get(k)!r} -> {options[k]!r}" for k in options
+                  if saved.get(k) != options[k]]
+        if differ:
+            raise ResumeMismatchError(f"{path} was made with other options ({'; '.join(differ)}); resume with "
+                                      f"the same ones, or drop --resume to start over")
+        epoch = int(json.loads(str(load(path)["meta"]))["epoch"])
+        if epoch > args.epochs:
+            raise ResumeMismatchError(f"{path} has already trained {epoch} epochs, more than --epochs {args.epochs}")
+        return epoch
+    atomic_write(record, lambda f: f.write(json.dumps(options, indent=2).encode()))
+    return 0
 
 
 def plot_history(history: History, path: Path, title: str = "") -> Path:
@@ -75,24 +136,49 @@ def plot_history(history: History, path: Path, title: str = "") -> Path:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    """Run `python -m tinygrad_bn train`; return the exit status.
+
+    The caller (cli.main) has checked that --out and the checkpoint's folder can be written, and turns
+    missing or corrupt data files into a usage error. A run that diverges ends with a one-line message.
+    """
+    import sys
+
+    from .loop import TrainingDivergedError
+
+    if args.resume and args.checkpoint is None:
+        print("train: --resume needs --checkpoint PATH (the file to resume from)", file=sys.stderr)
+        return 2
+    try:
+        start = prepare_checkpoint(args) if args.checkpoint is not None else 0
+    except ResumeMismatchError as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 2
     manual_seed(args.seed)
-    data = load_dataset(args.dataset, args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir, download=args.download)
     (x_train, t_train), (x_test, t_test) = (data.x_train, data.t_train), (data.x_test, data.t_test)
     model = nn.MLP(x_train.shape[1], list(args.hidden), data.classes, activation=args.activation,
-                   weight_init_std=parse_init(args.init), batchnorm=args.batchnorm, dropout=args.dropout)
+                   weight_init_std=args.init, batchnorm=args.batchnorm, dropout=args.dropout)
     optimizer = OPTIMIZERS[args.optimizer](model.parameters(), args)
     train_loader = DataLoader(x_train, t_train, args.batch_size, shuffle=True, seed=args.seed)
     dev_loader = DataLoader(x_test, t_test, 1000)
     print(f"{args.dataset}: {len(x_train)} training and {len(x_test)} test examples; model {model.sizes}, "
           f"{'with' if args.batchnorm else 'without'} batch norm, {args.optimizer} lr {args.lr}")
+    if start:
+        print(f"resuming from {args.checkpoint} after epoch {start}")
     print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test loss':>9} {'test acc':>8} {'seconds':>7}")
 
     def report(epoch: int, h: History) -> None:
         print(f"{epoch:>5} {h.train_loss[-1]:>10.4f} {h.train_acc[-1]:>9.4f} {h.dev_loss[-1]:>9.4f} "
               f"{h.dev_acc[-1]:>8.4f} {h.seconds[-1]:>7.2f}", flush=True)
 
-    history = fit(model, F.cross_entropy, optimizer, train_loader, args.epochs, dev_loader=dev_loader,
-                  callbacks=[report], progress=not args.no_progress)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the divergence check says more
+            history = fit(model, F.cross_entropy, optimizer, train_loader, args.epochs, dev_loader=dev_loader,
+                          callbacks=[report], progress=not args.no_progress, checkpoint=args.checkpoint,
+                          resume=args.resume)
+    except TrainingDivergedError as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 1
     out = Path(args.out)
     record: dict[str, Any] = {"options": vars(args), "history": history.to_dict()}
     atomic_write(out / "history.json", lambda f: f.write(json.dumps(record, indent=2).encode()))

@@ -50,7 +50,7 @@ def build_parser() -> CommandParser:
                          epilog=f"experiments:\n{listing}\n\n`python -m tinygrad_bn experiment NAME --help` "
                                 "lists an experiment's own options (--quick, --dataset, --jobs, --out, ...).",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    experiment.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME",
+    experiment.add_argument("name", nargs="?", choices=list(EXPERIMENTS), metavar="NAME",
                             help=f"one of {', '.join(EXPERIMENTS)}")
     experiment.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options (NAME --help)")
     graph = command("graph", "draw the computation graph of a built-in example")
@@ -119,14 +119,18 @@ def check_outputs(parser: CommandParser, args: argparse.Namespace) -> None:
         check_output(command, Path(args.plot).parent, "--plot")
 
 
-def data_error_message(err: Exception) -> str:
-    """One line for missing or corrupt data files, naming the options that fix them."""
+def data_error_message(err: Exception, command: argparse.ArgumentParser) -> str:
+    """One line for missing or corrupt data files, naming the options of `command` that fix them."""
     from .data import DatasetNotFoundError
 
-    if isinstance(err, DatasetNotFoundError):
-        return err.summary(fix="pass --download to fetch them (needs pooch and internet), or --data-dir DIR "
-                               "for a folder that holds the four IDX files")
-    return " ".join(str(err).split())
+    if not isinstance(err, DatasetNotFoundError):
+        return " ".join(str(err).split())
+    folder = "--data-dir DIR for a folder that holds the four IDX files"
+    if any("--download" in action.option_strings for action in command._actions):
+        return err.summary(fix=f"pass --download to fetch them (needs pooch and internet), or {folder}")
+    dataset = err.dataset if err.dataset in ("mnist", "fashion-mnist") else "mnist"
+    return err.summary(fix=f"pass {folder}, or fetch them into the cache once with "
+                           f"`python -m tinygrad_bn train --dataset {dataset} --download --epochs 1`")
 
 
 def experiment_command(parser: CommandParser, args: argparse.Namespace) -> int:
@@ -135,6 +139,8 @@ def experiment_command(parser: CommandParser, args: argparse.Namespace) -> int:
 
     from .data import DatasetNotFoundError, IDXFormatError
 
+    if args.name is None:
+        parser.commands["experiment"].error(f"name an experiment: {', '.join(EXPERIMENTS)} (see --help)")
     module = importlib.import_module(f".experiments.{EXPERIMENTS[args.name][0]}", __package__)
     own_parser = module.build_parser()
     options = own_parser.parse_args(args.options)  # --help, and bad values, end here
@@ -142,7 +148,7 @@ def experiment_command(parser: CommandParser, args: argparse.Namespace) -> int:
     try:
         return module.main(args.options)
     except (DatasetNotFoundError, IDXFormatError) as err:
-        own_parser.error(data_error_message(err))
+        own_parser.error(data_error_message(err, own_parser))
     return 2  # not reached: error() exits
 
 
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return train_command(args)
     except (DatasetNotFoundError, IDXFormatError) as err:
-        parser.commands[args.command].error(data_error_message(err))
+        parser.commands[args.command].error(data_error_message(err, parser.commands[args.command]))
     except DownloadError as err:  # not a usage mistake: the network or the mirrors failed
         print(f"{args.command}: {'; '.join(line.strip() for line in str(err).splitlines())}", file=sys.stderr)
         return 1

@@ -120,3 +120,24 @@ def test_missing_dot_program_is_explained(tmp_path, no_dot_on_path):
     assert not target.exists() and leftovers(tmp_path) == []
     # and, as the message says, the DOT source can still be written
     assert render(graph, tmp_path / "bn.dot").read_text() == graph.source
+
+
+def test_notebook_display_without_dot_shows_the_source(no_dot_on_path):
+    """In Jupyter a drawn graph without `dot` shows a note and its DOT source, not an ExecutableNotFound error."""
+    graph, _ = bn_graph()
+    for shown in (graph, graph.copy()):  # copies keep the behaviour
+        bundle = shown._repr_mimebundle_()
+        assert list(bundle) == ["text/plain"]
+        note, source = bundle["text/plain"].split("\n\n", 1)
+        assert "`dot` program is not installed" in note and "apt-get install graphviz" in note
+        assert source == graph.source
+    with pytest.raises(graphviz.ExecutableNotFound):  # what a plain Digraph would have shown the user
+        graphviz.Digraph(body=graph.body)._repr_mimebundle_()
+
+
+@needs_dot
+def test_notebook_display_with_dot_is_the_svg():
+    graph, _ = bn_graph()
+    bundle = graph._repr_mimebundle_()
+    assert list(bundle) == ["image/svg+xml"] and "<svg" in bundle["image/svg+xml"]
+    assert list(graph._repr_mimebundle_(include=["image/png"])) == ["image/png"]

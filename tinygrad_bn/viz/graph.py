@@ -172,7 +172,8 @@ def draw_graph(
     rankdir: str = "TB",
     legend: bool = True,
 ) -> Any:
-    """Draw the graph that produced `outputs` as a `graphviz.Digraph` (shown inline in Jupyter).
+    """Draw the graph that produced `outputs` as a `graphviz.Digraph` (shown inline in Jupyter; as its DOT
+    source, with a note, where Graphviz's `dot` program is not installed).
 
     Ops and tensors look different; parameters and buffers carry their names from `params` (a Module
     or a dict of name -> Tensor); constants such as eps show their value; outputs are highlighted.
@@ -187,7 +188,7 @@ def draw_graph(
     node kinds drawn. The same computation always gives the same DOT text.
     """
     try:
-        import graphviz
+        from .notebook import Graph  # a Digraph that shows its DOT source in Jupyter when `dot` is missing
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("draw_graph needs the graphviz package: pip install 'tinygrad_bn[viz]'") from err
     if not outputs:
@@ -205,7 +206,7 @@ def draw_graph(
 
     nodes = topological_order(outputs, follow_all=True)
     ids = {id(t): f"n{i}" for i, t in enumerate(nodes)}
-    graph = graphviz.Digraph("tinygrad_bn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
+    graph = Graph("tinygrad_bn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
                                                         "fontsize": "11", "compound": "true"},
                              node_attr={"fontname": "Helvetica", "fontsize": "10"},
                              edge_attr={"color": "#555555", "arrowsize": "0.7", "fontname": "Helvetica"})

@@ -46,6 +46,8 @@ def _zeros_like(x: Tensor) -> Tensor:
 def _normalize_argnums(argnums: Argnums, nargs: int, where: str) -> tuple[tuple[int, ...], bool]:
     """(argument positions, whether a single int was given); errors name the transform."""
     single = isinstance(argnums, int)
+    if not single and not isinstance(argnums, (tuple, list)):
+        raise TypeError(f"{where}: argnums must be an int or a tuple of ints, got {argnums!r}")
     nums = (argnums,) if single else tuple(argnums)
     if not nums:
         raise ValueError(f"{where}: argnums must not be empty")

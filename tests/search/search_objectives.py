@@ -2,16 +2,19 @@
 
 Each is deterministic in its config. `CountingObjective` appends one JSON line per call to a side file
 (opened in append mode, one write per line, so concurrent workers do not interleave), which lets a test
-count how often each configuration really ran.
+count how often each configuration really ran. `HangsOnce` blocks in one trial until the test kills the
+process running it, which makes "a worker dies mid-trial" happen for certain, without timing.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def quadratic(config: dict) -> float:
@@ -56,6 +59,51 @@ class CountingObjective:
         with open(self.calls, "a") as f:
             f.write(json.dumps(config) + "\n")
         return quadratic(config)
+
+    def describe(self) -> dict:
+        """Its values are `quadratic`'s: the side file and the delay do not change what a trial means."""
+        return {"name": "search_objectives.CountingObjective"}
+
+
+@dataclass
+class HangsOnce:
+    """`quadratic` (with the pid that ran it as the history), recording each call in `calls`; the first
+    call whose x is `victim` writes its pid to the file `marker` and then waits to be killed (it raises
+    after two minutes, so a broken test cannot hang). Later calls of the victim, finding the marker, run
+    normally: that is the retry after the kill."""
+
+    calls: str
+    marker: str
+    victim: float
+
+    def __call__(self, config: dict) -> tuple[float, dict]:
+        with open(self.calls, "a") as f:
+            f.write(json.dumps(config) + "\n")
+        if config["x"] == self.victim and not os.path.exists(self.marker):
+            tmp = Path(f"{self.marker}.{os.getpid()}.tmp")
+            tmp.write_text(str(os.getpid()))
+            tmp.rename(self.marker)  # the test reads a whole pid or nothing
+            for _ in range(1200):
+                time.sleep(0.1)
+            raise RuntimeError("HangsOnce: the test did not kill this process")
+        return quadratic(config), {"pid": os.getpid()}
+
+    def describe(self) -> dict:
+        return {"name": "search_objectives.HangsOnce"}
+
+
+def kill_when_hanging(marker: str, timeout: float = 60.0) -> threading.Thread:
+    """A started thread that waits for HangsOnce's marker and SIGKILLs the process it names."""
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if os.path.exists(marker):
+            os.kill(int(Path(marker).read_text()), signal.SIGKILL)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def read_calls(path) -> list[dict]:

@@ -1,14 +1,27 @@
 """random_search: trial order and results independent of `jobs`, resuming from the log, failing trials,
 custom executors, and the checks that keep a log from mixing two searches."""
+import functools
 import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
-from search_objectives import CountingObjective, fails_above, not_a_number, quadratic, quadratic_with_pid, read_calls
+from search_objectives import (
+    CountingObjective,
+    HangsOnce,
+    fails_above,
+    kill_when_hanging,
+    not_a_number,
+    quadratic,
+    quadratic_with_pid,
+    read_calls,
+)
 
 from tinygrad_bn import search
+from tinygrad_bn.search.objectives import DEFAULTS, MLPObjective
+from tinygrad_bn.search.runner import LogMismatchError, describe_objective, search_header
 
 SPACE = {"x": search.uniform(0.0, 1.0), "n": search.integer(0, 3)}
 
@@ -40,7 +53,8 @@ def test_serial_and_parallel_searches_agree(tmp_path):
     # both logs hold the same records (in completion order, so compared as sets)
     for name in ("s.jsonl", "p.jsonl"):
         header, records = log_records(tmp_path / name)
-        assert header == {"space": {"x": {"kind": "uniform", "low": 0.0, "high": 1.0},
+        assert header == {"objective": {"name": "search_objectives.quadratic_with_pid"},
+                          "space": {"x": {"kind": "uniform", "low": 0.0, "high": 1.0},
                                     "n": {"kind": "integer", "low": 0, "high": 3}}, "seed": 3}
         assert sorted((r["trial"], r["value"]) for r in records) == [(t.trial, t.value) for t in serial.trials]
         assert all(r["error"] is None and r["seconds"] >= 0.05 for r in records)
@@ -147,12 +161,111 @@ def test_a_log_of_another_search_is_refused(tmp_path):
     log = tmp_path / "log.jsonl"
     search.random_search(quadratic, SPACE, n_trials=3, seed=0, jobs=1, log=log, progress=False)
     before = log.read_text()
-    with pytest.raises(ValueError, match="another space or seed"):
-        search.random_search(quadratic, SPACE, n_trials=3, seed=1, jobs=1, log=log, progress=False)
-    with pytest.raises(ValueError, match="another space or seed"):
-        search.random_search(quadratic, {"x": search.uniform(0.0, 2.0), "n": search.integer(0, 3)}, n_trials=3,
-                             seed=0, jobs=1, log=log, progress=False)
-    assert log.read_text() == before
+    cases = [
+        (dict(seed=1), ["seed: 0 in the log, 1 now"]),
+        (dict(space={"x": search.uniform(0.0, 2.0), "n": search.integer(0, 3)}),
+         ["space.x.high: 1.0 in the log, 2.0 now"]),
+        (dict(space={"x": search.uniform(0.0, 1.0)}), ["space.n.kind: 'integer' in the log, not recorded now",
+                                                       "space.n.low: 0 in the log, not recorded now",
+                                                       "space.n.high: 3 in the log, not recorded now"]),
+        (dict(objective=fails_above), ["objective.name: 'search_objectives.quadratic' in the log, "
+                                       "'search_objectives.fails_above' now"]),
+        (dict(meta={"round": 2}), ["meta.round: not recorded in the log, 2 now"]),
+    ]
+    for change, differences in cases:
+        kwargs = dict(objective=quadratic, space=SPACE, n_trials=5, seed=0, jobs=1, log=log, progress=False)
+        with pytest.raises(LogMismatchError) as info:
+            search.random_search(**{**kwargs, **change})
+        assert info.value.differences == differences
+        assert str(info.value) == f"{log} holds another search ({'; '.join(differences)})"
+        assert isinstance(info.value, ValueError)
+    assert log.read_text() == before  # nothing ran, nothing was written
+
+
+def test_the_objective_s_settings_are_part_of_the_search(tmp_path):
+    """The issue's case: a digits search, then a Fashion-MNIST one with other epochs and sizes on the same
+    log, must not be answered with the digits trials (nothing trains here: the log is refused first)."""
+    log = tmp_path / "s.jsonl"
+    digits = MLPObjective("digits", epochs=8)
+    log.write_text(json.dumps(search_header(digits, SPACE, 0)) + "\n"
+                   + json.dumps({"trial": 0, "config": search.sample(SPACE, 1, 0)[0], "value": 0.05, "seconds": 1.0,
+                                 "history": None, "error": None, "lost": False}) + "\n")
+    with pytest.raises(LogMismatchError) as info:
+        search.random_search(MLPObjective("fashion-mnist", epochs=2, max_train=500), SPACE, n_trials=12, seed=0,
+                             jobs=1, log=log, progress=False)
+    assert info.value.differences == ["objective.dataset: 'digits' in the log, 'fashion-mnist' now",
+                                      "objective.epochs: 8 in the log, 2 now",
+                                      "objective.max_train: None in the log, 500 now"]
+    header = search.read_log(log)[0]
+    assert header["objective"] == {"name": "tinygrad_bn.search.objectives.MLPObjective", "dataset": "digits",
+                                   "epochs": 8, "max_train": None, "seed": 0, "defaults": DEFAULTS,
+                                   "split": {"fractions": [0.8, 0.2], "seed": 0, "stratify": True}}
+    # where the data lives is not part of a trial's meaning; what it is, is
+    assert describe_objective(MLPObjective("digits", epochs=8, data_dir="/elsewhere")) == header["objective"]
+    assert describe_objective(MLPObjective("digits", epochs=8, seed=1)) != header["objective"]
+
+
+def test_a_log_without_the_objective_is_refused(tmp_path):
+    """A log written before the header recorded the objective cannot say what its trials mean."""
+    log = tmp_path / "old.jsonl"
+    log.write_text(json.dumps({"space": search_header(quadratic, SPACE, 0)["space"], "seed": 0}) + "\n")
+    with pytest.raises(LogMismatchError) as info:
+        search.random_search(quadratic, SPACE, n_trials=2, seed=0, jobs=1, log=log, progress=False)
+    assert info.value.differences == ["objective.name: not recorded in the log, 'search_objectives.quadratic' now"]
+
+
+def test_a_file_that_is_not_a_log_is_refused(tmp_path):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"trial": 0, "config": {}, "value": 1.0, "seconds": 0.0}\n')
+    with pytest.raises(ValueError, match="not a search log"):
+        search.random_search(quadratic, SPACE, n_trials=2, seed=0, jobs=1, log=notes, progress=False)
+    assert notes.read_text() == '{"trial": 0, "config": {}, "value": 1.0, "seconds": 0.0}\n'
+
+
+@dataclass
+class Scaled:
+    factor: float
+
+    def __call__(self, config):
+        return self.factor * quadratic(config)
+
+
+def test_describe_objective():
+    assert describe_objective(quadratic) == {"name": "search_objectives.quadratic"}
+    assert describe_objective(Scaled(2.0)) == {"name": f"{__name__}.Scaled", "factor": 2.0}
+    assert describe_objective(functools.partial(quadratic)) == {"name": "search_objectives.quadratic", "args": [],
+                                                                "kwargs": {}}
+    assert describe_objective(CountingObjective("a.jsonl", 0.5)) == describe_objective(CountingObjective("b.jsonl"))
+
+
+def test_a_worker_killed_in_the_process_pool_loses_no_trial(tmp_path):
+    """SIGKILL to a worker breaks the process pool: every unfinished trial is logged as lost (none is
+    dropped, the search does not crash), and a resumed search runs exactly those."""
+    configs = search.sample(SPACE, 6, seed=7)
+    marker, calls, log = tmp_path / "victim.pid", tmp_path / "calls.jsonl", tmp_path / "log.jsonl"
+    objective = HangsOnce(str(calls), str(marker), victim=configs[2]["x"])
+    killer = kill_when_hanging(str(marker))
+    result = search.random_search(objective, SPACE, n_trials=6, seed=7, jobs=2, log=log, progress=False)
+    killer.join()
+    lost = {t.trial for t in result.lost}
+    assert 2 in lost and [t.trial for t in result.trials] == list(range(6))
+    for t in result.trials:
+        if t.trial in lost:
+            assert t.value is None and "BrokenProcessPool" in t.error and "runs this trial again" in t.error
+        else:
+            assert t.value == quadratic(configs[t.trial]) and not t.lost
+    records = [json.loads(line) for line in log.read_text().splitlines()[1:]]
+    assert sorted(r["trial"] for r in records) == list(range(6))
+    assert {r["trial"] for r in records if r["lost"]} == lost
+
+    before = len(read_calls(calls))
+    resumed = search.random_search(objective, SPACE, n_trials=6, seed=7, jobs=1, log=log, progress=False)
+    assert sorted(configs.index(c) for c in read_calls(calls)[before:]) == sorted(lost)
+    assert not resumed.lost and [t.value for t in resumed.trials] == [quadratic(c) for c in configs]
+    # the log holds each lost trial twice (lost, then finished); read back, each trial is there once, finished
+    _, logged = search.read_log(log)
+    assert sorted(t.trial for t in logged) == list(range(6)) and not any(t.lost for t in logged)
+    assert len(log.read_text().splitlines()) == 1 + 6 + len(lost)
 
 
 def test_tuple_options_resume(tmp_path):

@@ -142,7 +142,7 @@ def test_refine_spans_the_best_trials_widened_by_the_margin():
         trial(4, float("inf"), lr=0.1, beta=0.999, hidden=16, activation="sigmoid", dropout=0.0),  # diverged
     ]
     space = dict(ISSUE_SPACE, activation=search.choice(["relu", "sigmoid", "tanh"]))
-    fine = search.refine(space, trials, top_k=2, margin=0.5)
+    fine = search.refine(space, trials, top_k=2, margin=0.5, shrink=1.0)  # the margin alone (shrink: below)
     # lr: decades -3..-2 widened by half a decade each side, in log space
     assert isinstance(fine["lr"], search.loguniform)
     assert math.log10(fine["lr"].low) == pytest.approx(-3.5) and math.log10(fine["lr"].high) == pytest.approx(-1.5)
@@ -184,7 +184,8 @@ def test_coarse_to_fine_on_a_real_search_narrows_around_the_best():
     for name in ("lr", "beta", "hidden", "dropout"):
         coarse, narrow = ISSUE_SPACE[name], fine[name]
         assert coarse.low <= narrow.low and narrow.high <= coarse.high, name
-        assert all(narrow.low <= t.config[name] <= narrow.high for t in best5), name
+        assert narrow.low <= best5[0].config[name] <= narrow.high, name
+        assert narrow.width() <= 0.5 * coarse.width() + (1 if name == "hidden" else 1e-12), name
     # log dimensions narrow in log space: fewer decades, not merely a smaller linear width
     assert math.log10(fine["lr"].high / fine["lr"].low) < 3
     assert math.log10((1 - fine["beta"].low) / (1 - fine["beta"].high)) < 2
@@ -195,6 +196,46 @@ def test_coarse_to_fine_on_a_real_search_narrows_around_the_best():
     assert all(fine["lr"].low <= t.config["lr"] <= fine["lr"].high for t in second.trials)
     assert np.mean([t.value for t in second.trials]) < np.mean([t.value for t in result.trials])
     assert second.best.value <= result.best.value * 1.5
+
+
+def test_width_is_measured_on_each_dimension_s_scale():
+    assert search.uniform(0.1, 0.4).width() == pytest.approx(0.3)
+    assert search.integer(16, 256).width() == 240
+    assert search.loguniform(1e-4, 1e-1).width() == pytest.approx(3.0)  # decades
+    assert search.one_minus_loguniform(0.9, 0.999).width() == pytest.approx(2.0)  # decades of 1 - beta
+    assert search.choice(["a", "b", "c"]).width() == 3
+
+
+def test_refine_halves_every_numeric_dimension_even_when_the_best_trials_span_everything():
+    """The issue's case: the best 5 of 6 trials span nearly the whole space, so the margin alone leaves it as
+    wide as before; `shrink` (0.5 by default) makes each numeric dimension at most half as wide, a window
+    around the best trial moved inside the bounds."""
+    space = {"x": search.uniform(0.0, 1.0), "lr": search.loguniform(1e-4, 1.0),
+             "beta": search.one_minus_loguniform(0.9, 0.9999), "n": search.integer(0, 100)}
+    trials = [trial(0, 0.1, x=0.9, lr=1e-4, beta=0.95, n=30), trial(1, 0.2, x=0.05, lr=0.9, beta=0.9999, n=0),
+              trial(2, 0.3, x=0.5, lr=0.01, beta=0.9, n=100), trial(3, 0.4, x=0.01, lr=1e-3, beta=0.99, n=50),
+              trial(4, 0.5, x=0.99, lr=0.5, beta=0.999, n=70), trial(5, 0.6, x=0.4, lr=0.1, beta=0.995, n=90)]
+    wide = search.refine(space, trials, top_k=5, shrink=1.0)
+    assert all(wide[name] == space[name] for name in space)  # what a 6-trial, 2-round search got before
+    fine = search.refine(space, trials, top_k=5)
+    assert fine["x"] == search.uniform(0.5, 1.0)  # centred on the best (0.9), moved inside [0, 1]
+    assert math.log10(fine["lr"].low) == pytest.approx(-4) and math.log10(fine["lr"].high) == pytest.approx(-2)
+    # 1 - beta: the best is 0.05 (log10 -1.3) in [1e-4, 0.1]; a window of 1.5 decades ending at 0.1
+    assert 1 - fine["beta"].low == pytest.approx(0.1) and 1 - fine["beta"].high == pytest.approx(10 ** -2.5)
+    assert fine["n"] == search.integer(5, 55)  # [30 - 25, 30 + 25]
+    for name in space:
+        assert fine[name].width() <= 0.5 * space[name].width() + 1e-9
+    quarter = search.refine(space, trials, top_k=5, shrink=0.25)
+    assert quarter["x"] == search.uniform(0.75, 1.0)
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="shrink"):
+            search.refine(space, trials, shrink=bad)
+
+
+def test_a_dimension_prints_briefly():
+    assert str(search.loguniform(0.031622776601683794, 1.0)) == "loguniform(0.03162, 1)"
+    assert str(search.choice([True, False])) == "choice([True, False])"
+    assert str(search.integer(16, 256)) == "integer(16, 256)"
 
 
 def test_refine_needs_a_finished_trial_and_a_positive_top_k():

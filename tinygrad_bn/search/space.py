@@ -27,26 +27,45 @@ class Dimension:
     def sample(self, rng: np.random.Generator) -> Any:
         raise NotImplementedError
 
-    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
-        """A dimension around `values` (the best trials'), widened by `margin` of their spread."""
+    def narrow(self, values: Sequence[Any], margin: float, shrink: float = 1.0) -> Dimension:
+        """A dimension around `values` (the best trials', best first), widened by `margin` of their spread
+        and at most `shrink` times as wide as this one (a window around the best value when wider)."""
+        raise NotImplementedError
+
+    def width(self) -> float:
+        """The dimension's extent on its own scale (decades for the log scales, options for a choice): what
+        a refined round makes smaller."""
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form a search log stores (`space_from_dict` rebuilds the dimension)."""
         return {"kind": type(self).__name__.lower(), **self.__dict__}
 
+    def __str__(self) -> str:
+        """Short, for printing a space: bounds to 4 significant digits (`repr` gives them exactly)."""
+        shown = [f"{v:.4g}" if isinstance(v, float) else repr(v) for v in self.__dict__.values()]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
-def canonical(value: Any) -> Any:
+
+def canonical(value: Any, default: Any = None) -> Any:
     """`value` as it reads back from a JSON log (tuples become lists), for comparing sampled values with
-    logged ones."""
-    return json.loads(json.dumps(value))
+    logged ones; `default` (e.g. repr) turns what JSON cannot hold into something it can."""
+    return json.loads(json.dumps(value, default=default))
 
 
-def _span(lo: float, hi: float, values: Sequence[float], margin: float) -> tuple[float, float]:
-    """[min(values), max(values)] widened by `margin` of its width (or of the full width if all equal),
-    clipped to [lo, hi]."""
+def _span(lo: float, hi: float, values: Sequence[float], margin: float, shrink: float = 1.0
+          ) -> tuple[float, float]:
+    """[min(values), max(values)] widened by `margin` of its width (or of a tenth of the full width if all
+    are equal), clipped to [lo, hi]; when that is wider than `shrink` of the full width, a window of that
+    width centred on values[0] (the best), moved inside [lo, hi]."""
     vmin, vmax = min(values), max(values)
     pad = margin * ((vmax - vmin) or (hi - lo) * 0.1)
-    return max(lo, vmin - pad), min(hi, vmax + pad)
+    a, b = max(lo, vmin - pad), min(hi, vmax + pad)
+    limit = shrink * (hi - lo)
+    if b - a > limit:
+        a = min(max(lo, values[0] - limit / 2), hi - limit)
+        b = a + limit
+    return a, b
 
 
 @dataclass
@@ -61,8 +80,11 @@ class uniform(Dimension):  # noqa: N801 - named like the distributions users wri
     def sample(self, rng: np.random.Generator) -> Any:
         return float(rng.uniform(self.low, self.high))
 
-    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
-        return uniform(*_span(self.low, self.high, values, margin))
+    def narrow(self, values: Sequence[Any], margin: float, shrink: float = 1.0) -> Dimension:
+        return uniform(*_span(self.low, self.high, values, margin, shrink))
+
+    def width(self) -> float:
+        return self.high - self.low
 
 
 @dataclass
@@ -77,9 +99,12 @@ class integer(Dimension):  # noqa: N801
     def sample(self, rng: np.random.Generator) -> Any:
         return int(rng.integers(self.low, self.high + 1))
 
-    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
-        lo, hi = _span(self.low, self.high, values, margin)
+    def narrow(self, values: Sequence[Any], margin: float, shrink: float = 1.0) -> Dimension:
+        lo, hi = _span(self.low, self.high, values, margin, shrink)
         return integer(int(math.floor(lo)), int(math.ceil(hi)))
+
+    def width(self) -> float:
+        return self.high - self.low
 
 
 @dataclass
@@ -94,10 +119,13 @@ class choice(Dimension):  # noqa: N801
     def sample(self, rng: np.random.Generator) -> Any:
         return self.options[int(rng.integers(len(self.options)))]
 
-    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
+    def narrow(self, values: Sequence[Any], margin: float, shrink: float = 1.0) -> Dimension:
         best = [canonical(v) for v in values]  # values read from a log hold lists where options hold tuples
         kept = [o for o in self.options if canonical(o) in best]
         return choice(kept or self.options)
+
+    def width(self) -> float:
+        return float(len(self.options))
 
 
 @dataclass
@@ -113,10 +141,13 @@ class loguniform(Dimension):  # noqa: N801
     def sample(self, rng: np.random.Generator) -> Any:
         return float(10 ** rng.uniform(math.log10(self.low), math.log10(self.high)))
 
-    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
-        lo, hi = _span(math.log10(self.low), math.log10(self.high), [math.log10(v) for v in values], margin)
+    def narrow(self, values: Sequence[Any], margin: float, shrink: float = 1.0) -> Dimension:
+        lo, hi = _span(math.log10(self.low), math.log10(self.high), [math.log10(v) for v in values], margin, shrink)
         # 10 ** log10(x) can round to just outside x: clip to the original bounds
         return loguniform(max(self.low, 10**lo), min(self.high, 10**hi))
+
+    def width(self) -> float:
+        return math.log10(self.high / self.low)
 
 
 @dataclass
@@ -132,10 +163,13 @@ class one_minus_loguniform(Dimension):  # noqa: N801
     def sample(self, rng: np.random.Generator) -> Any:
         return float(1 - 10 ** rng.uniform(math.log10(1 - self.high), math.log10(1 - self.low)))
 
-    def narrow(self, values: Sequence[Any], margin: float) -> Dimension:
+    def narrow(self, values: Sequence[Any], margin: float, shrink: float = 1.0) -> Dimension:
         lo, hi = _span(math.log10(1 - self.high), math.log10(1 - self.low), [math.log10(1 - v) for v in values],
-                       margin)
+                       margin, shrink)
         return one_minus_loguniform(max(self.low, 1 - 10**hi), min(self.high, 1 - 10**lo))
+
+    def width(self) -> float:
+        return math.log10((1 - self.low) / (1 - self.high))
 
 
 KINDS = {cls.__name__: cls for cls in (uniform, integer, choice, loguniform, one_minus_loguniform)}
@@ -160,14 +194,21 @@ def sample(space: dict[str, Dimension], n: int, seed: int | None = None) -> list
     return [{name: dim.sample(rng) for name, dim in space.items()} for _ in range(n)]
 
 
-def refine(space: dict[str, Dimension], trials: Sequence[Any], top_k: int = 5, margin: float = 0.5
-           ) -> dict[str, Dimension]:
+def refine(space: dict[str, Dimension], trials: Sequence[Any], top_k: int = 5, margin: float = 0.5,
+           shrink: float = 0.5) -> dict[str, Dimension]:
     """Coarse to fine: a narrower space spanning the `top_k` best trials (lowest value), each dimension
-    widened by `margin` of the best values' spread and never beyond the original bounds."""
+    widened by `margin` of the best values' spread and never beyond the original bounds.
+
+    Each numeric dimension comes out at most `shrink` times as wide as before (on its own scale): when the
+    best trials are spread too widely for that (the best 5 of 6 trials span nearly everything), the new
+    range is a window of that width centred on the best trial, so every round really narrows the search.
+    """
     if top_k < 1:
         raise ValueError(f"refine: top_k must be >= 1, got {top_k}")
+    if not 0 < shrink <= 1:
+        raise ValueError(f"refine: shrink must be in (0, 1], got {shrink}")
     finished = [t for t in trials if t.value is not None and math.isfinite(t.value)]
     if not finished:
         raise ValueError("refine: no finished trial with a finite value")
     best = sorted(finished, key=lambda t: t.value)[:top_k]
-    return {name: dim.narrow([t.config[name] for t in best], margin) for name, dim in space.items()}
+    return {name: dim.narrow([t.config[name] for t in best], margin, shrink) for name, dim in space.items()}

@@ -1,5 +1,6 @@
 """save/load of state dicts: round trips, refusing pickled data, and atomic writes."""
 import io
+import os
 import pickle
 from pathlib import Path
 
@@ -232,3 +233,23 @@ def test_the_new_file_appears_only_by_rename(tmp_path, monkeypatch):
     assert len(files_meanwhile) == 2 and "m.npz" in files_meanwhile  # the temporary file sits beside it
     np.testing.assert_array_equal(load(path)["w"], [0.0, 0.0])
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_ensure_writable_dir_creates_checks_and_leaves_nothing(tmp_path):
+    from tinygrad_bn.serialization import OutputDirError, ensure_writable_dir
+
+    target = tmp_path / "a" / "b"
+    assert ensure_writable_dir(str(target)) == target and target.is_dir()
+    assert list(target.iterdir()) == []  # the probe file is gone
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for bad in (blocker, blocker / "sub"):
+        with pytest.raises(OutputDirError, match=f"cannot write to the --out folder '{bad}': "):
+            ensure_writable_dir(bad, what="--out folder")
+    if os.name == "posix" and os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        with pytest.raises(OutputDirError, match="Permission denied"):
+            ensure_writable_dir(locked)
+        with pytest.raises(OSError):
+            ensure_writable_dir(locked / "sub")

@@ -6,6 +6,7 @@ The table's cases run in this process with RuntimeWarning turned into an error (
 error::RuntimeWarning` does), so a numpy warning that would reach the user fails the case; two of them run
 through the real entry point as well.
 """
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinygrad_bn.cli import build_parser
 from tinygrad_bn.data import write_idx
 from tinygrad_bn.data.datasets import FILES
+from tinygrad_bn.train.cli import run_options
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "python -m tinygrad_bn"
@@ -58,6 +61,10 @@ CASES = [
                  marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc")),
     ([*train, "--out", "{tmp}/run", "--checkpoint", "{file}/ckpt.npz"], 2, "cannot write to the --checkpoint folder"),
     ([*train, "--out", "{tmp}/run", "--resume"], 2, "train: --resume needs --checkpoint PATH"),
+    ([*train, "--out", "{tmp}/run", "--checkpoint", "{file}", "--resume"], 2,
+     "train: {file} has no a-file.options.json beside it"),
+    ([*train, "--out", "{tmp}/run", "--checkpoint", "{tmp}/c.npz", "--resume"], 2,
+     "train: {tmp}/c.npz is not a checkpoint this command can resume"),
     ([*train, "--out", "{tmp}/run", "--init", "1e30", "--hidden", "8"], 1,
      "train: training diverged at epoch 1, step 1"),
     ([*train, "--out", "{tmp}/run", "--lr", "1e30", "--hidden", "8"], 1, "train: training diverged at epoch 1"),
@@ -72,6 +79,7 @@ CASES = [
      "`python -m tinygrad_bn train --dataset mnist --download --epochs 1`"),
     ([*search, "--log", "{file}/s.jsonl"], 2, "cannot write to the --log folder '{file}'"),
     (["search-report", "{tmp}/none.jsonl"], 2, "search-report: {tmp}/none.jsonl is not a search log"),
+    (["search-report", "{tmp}/none.jsonl", "--plot", "{file}/p.png"], 2, "cannot write to the --plot folder"),
     (["search-report", "{file}", "--top", "0"], 2, "argument --top: must be a positive integer, got 0"),
     (["demo", "--epochs", "0"], 2, "argument --epochs: must be a positive integer, got 0"),
     (["demo", "--seed", "-1"], 2, "argument --seed: must be a non-negative integer, got -1"),
@@ -137,6 +145,9 @@ def test_every_mistake_is_one_line_before_any_work(places, tmp_path, monkeypatch
     args = [a.format(**fill) for a in args]
     monkeypatch.setenv("XDG_CACHE_HOME", fill["xdg"])  # no dataset of this machine's cache is found
     monkeypatch.delenv("TINYGRAD_BN_DATA", raising=False)
+    if str(tmp_path / "c.npz") in args:  # a file that is not a checkpoint, with the options record beside it
+        (tmp_path / "c.npz").write_text("not a checkpoint")
+        (tmp_path / "c.npz.options.json").write_text(json.dumps(run_options(build_parser().parse_args(args))))
     code, out, err = run_main(args, capsys)  # an exception (a traceback for the user) fails the test here
     lines = err.splitlines()
     if lines and lines[0].startswith("usage: "):  # argparse's usage block: its first line and the indented rest
@@ -146,6 +157,7 @@ def test_every_mistake_is_one_line_before_any_work(places, tmp_path, monkeypatch
         assert len(lines) == 1 and lines[0].startswith(PROG) and ": error: " in lines[0], err
     assert len(lines) == 1, err
     assert message.format(**fill) in lines[0]
+    assert "download=True" not in err  # an option of the Python function, not of the command line
     assert code == status, err
     if status == 2:  # a mistake is found before any work: nothing trained, nothing written
         assert out == ""

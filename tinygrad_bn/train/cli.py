@@ -105,7 +105,12 @@ def prepare_checkpoint(args: argparse.Namespace) -> int:
         if differ:
             raise ResumeMismatchError(f"{path} was made with other options ({'; '.join(differ)}); resume with "
                                       f"the same ones, or drop --resume to start over")
-        epoch = int(json.loads(str(load(path)["meta"]))["epoch"])
+        try:
+            epoch = int(json.loads(str(load(path)["meta"]))["epoch"])
+        except (ValueError, KeyError):
+            raise ResumeMismatchError(f"{path} is not a checkpoint this command can resume (not a tinygrad_bn "
+                                      f".npz checkpoint); give another --checkpoint, or drop --resume to start over"
+                                      ) from None
         if epoch > args.epochs:
             raise ResumeMismatchError(f"{path} has already trained {epoch} epochs, more than --epochs {args.epochs}")
         return epoch

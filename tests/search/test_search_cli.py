@@ -142,3 +142,23 @@ def test_more_trials_resume_every_round_and_a_changed_refinement_is_refused(tmp_
     assert captured.out == "" and captured.err.count("\n") == 1
     assert f"{round2} holds another search (meta.top_k: 5 in the log, 2 now)" in captured.err
     assert (log.read_bytes(), round2.read_bytes()) == after
+
+
+def test_missing_data_files_stop_the_search_before_its_log_is_written(tmp_path):
+    """Without the check, every trial failed in the workers, the log filled with failed trials, and a
+    resumed search (with the files in place) would not have run them again."""
+    from tinygrad_bn.cli import build_parser
+    from tinygrad_bn.data import DatasetNotFoundError, load_dataset
+    from tinygrad_bn.search.cli import search_command
+
+    try:
+        load_dataset("mnist", tmp_path)
+        pytest.skip("MNIST is installed on this machine: nothing is missing")
+    except DatasetNotFoundError:
+        pass
+    log = tmp_path / "m.jsonl"
+    args = build_parser().parse_args(["search", "--dataset", "mnist", "--data-dir", str(tmp_path), "--trials", "2",
+                                      "--jobs", "2", "--log", str(log)])
+    with pytest.raises(DatasetNotFoundError):
+        search_command(args)
+    assert not log.exists()

@@ -1,7 +1,7 @@
 """Experiment 2: depth, activation and learning rate; deep sigmoid nets learn with BN.
 
 Run it:   python examples/depth.py [--quick] [--dataset auto|mnist|fashion-mnist|digits] [--data-dir DIR]
-                                  [--seed N] [--jobs N] [--out DIR]
+                                  [--seed N] [--seeds N] [--jobs N] [--out DIR]
 Same as:  python -m tinygrad_bn experiment depth ...
 
 The experiment itself lives in tinygrad_bn/experiments/depth.py, where its model, training loop and

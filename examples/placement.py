@@ -1,7 +1,7 @@
 """Experiment 4: BN before vs after the activation, and BN vs LayerNorm.
 
 Run it:   python examples/placement.py [--quick] [--dataset auto|mnist|fashion-mnist|digits] [--data-dir DIR]
-                                  [--seed N] [--jobs N] [--out DIR]
+                                  [--seed N] [--seeds N] [--jobs N] [--out DIR]
 Same as:  python -m tinygrad_bn experiment placement ...
 
 The experiment itself lives in tinygrad_bn/experiments/placement.py, where its model, training loop and

@@ -1,7 +1,7 @@
 """Experiment 1: the weight-scale sweep (Deep Learning from Scratch, ch. 6).
 
 Run it:   python examples/weight_scale.py [--quick] [--dataset auto|mnist|fashion-mnist|digits] [--data-dir DIR]
-                                  [--seed N] [--jobs N] [--out DIR]
+                                  [--seed N] [--seeds N] [--jobs N] [--out DIR]
 Same as:  python -m tinygrad_bn experiment weight-scale ...
 
 The experiment itself lives in tinygrad_bn/experiments/weight_scale.py, where its model, training loop and

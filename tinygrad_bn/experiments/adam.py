@@ -4,18 +4,25 @@ The network 784 -> 32 -> 32 -> 10 (input size taken from the data), built from n
 with its default PyTorch-style initialization, is trained with Adam (lr 0.01) on shuffled mini-batches of 32
 (the last incomplete batch dropped) for 10 epochs, once with Linear, BatchNorm1d, ReLU blocks and once with
 Linear, ReLU blocks. After each epoch the loss and accuracy on the whole training set and on the
-validation (= test) set are measured in evaluation mode. Published result (the example, on MNIST): 95.55%
-test accuracy without BN, 97.8% with BN.
+validation (= test) set are measured in evaluation mode. Every seed (--seeds) trains both variants from the
+same initial Linear weights, so the BN gain is measured per seed and reported as mean, standard deviation and
+95% interval over the seeds. Published result (the example, on MNIST, one run): 95.55% test accuracy without
+BN, 97.8% with BN.
 
 Where PyTorch is installed, the same configuration is also trained in PyTorch from the same initial weights
 on the same batches, in lockstep, as a check of this framework against the reference implementation.
 With --dtype float64 (model, data and the PyTorch twin all in double precision) the two runs coincide over
 the 10 epochs (loss curves within ~1e-7 relative on MNIST); in float32 (the default) they separate after a few
-thousand Adam steps (see TORCH_NOTE and TORCH_NOTE_FLOAT64).
+thousand Adam steps (see TORCH_NOTE and TORCH_NOTE_FLOAT64). The twin is made deterministic so that a rerun
+gives the committed numbers: one thread, deterministic algorithms, and CPU-independent kernels (MKL_CBWR and
+ATEN_CPU_CAPABILITY, see TORCH_ENVIRONMENT), set before torch is imported in the process that trains.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +35,22 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
-from ..train import evaluate
-from .common import Timer, add_common_arguments, experiment_parser, machine, write_json, write_text
+from ..train import TrainStep, evaluate
+from .common import (
+    BAND_NOTE,
+    Timer,
+    add_common_arguments,
+    command_line,
+    experiment_parser,
+    interval_text,
+    machine,
+    plot_band,
+    seed_list,
+    seeds_text,
+    summarize,
+    write_json,
+    write_text,
+)
 
 HIDDEN = (32, 32)
 LR = 0.01
@@ -38,6 +59,11 @@ EPOCHS = 10
 QUICK = dict(epochs=2, n_train=1000, n_test=500)
 EVAL_BATCH = 1000
 DTYPES = ("float32", "float64")
+DEFAULT_SEEDS = 10  # the BN gain's seed-to-seed spread is ~0.8 points: 10 seeds put its interval well above 0
+# Set before torch is imported, so that its float32 results do not depend on the CPU the twin runs on (MKL and
+# ATen otherwise pick vector kernels, with different rounding, by CPU model and memory alignment).
+TORCH_ENVIRONMENT = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1",
+                     "MKL_NUM_THREADS": "1"}
 
 # The layers after each hidden Linear, per variant (names of classes that tinygrad_bn.nn and torch.nn share).
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -46,7 +72,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "bn_after": ("ReLU", "BatchNorm1d"),
     "ln_before": ("LayerNorm", "ReLU"),
 }
-LABELS = {"none": "without BN", "bn_before": "with BN"}
+LABELS = {"bn_before": "with BN", "none": "without BN"}
 PUBLISHED = {"bn_before": 0.978, "none": 0.9555}
 PUBLISHED_SOURCE = ("the PyTorch example of the source material: MNIST, 784-32-32-10, Adam lr 0.01, batch 32, "
                     "10 epochs")
@@ -54,14 +80,19 @@ CURVES = ("train_loss", "val_loss", "train_acc", "val_acc")
 NOTES = [
     "Train and validation loss/accuracy are measured after each epoch in evaluation mode (BatchNorm uses its "
     "running statistics) over the whole training set and the whole validation (= test) set. The published "
-    "example never called model.eval(), so its 'valid' numbers were computed with batch statistics.",
+    "example also evaluates in evaluation mode (inside torch.no_grad() it calls bn_model.eval() before "
+    "measuring), but as the mean of per-batch values over batches of 32 with the last partial batch dropped "
+    "(9,984 of the 10,000 test images).",
     "running_train_loss is the mean training-mode loss of the epoch's mini-batches (as the example printed it).",
     "The test accuracy is the validation accuracy after the last epoch: as in the example, the test set is the "
     "validation set (there is no separate model selection).",
-    "Both variants start from the same Linear weights (one seed; BatchNorm draws no random numbers).",
+    "For each seed both variants start from the same Linear weights (BatchNorm draws no random numbers) and see "
+    "the same batches, so the BN gain is a paired difference per seed (the example built the two networks "
+    "from different random weights, once).",
 ]
 TORCH_NOTE = (
-    "PyTorch twin: same initial state_dict, same batches, same order, float32. With BN, the biases of the Linear "
+    "PyTorch twin: same initial state_dict, same batches, same order, float32, one thread, deterministic "
+    "algorithms and CPU-independent kernels (settings.torch). With BN, the biases of the Linear "
     "layers before BatchNorm1d (comparison.bn_invariant_biases) have a true gradient of 0; both frameworks "
     "compute it as float rounding noise (~1e-8) of different sign, which Adam normalizes into steps of up to "
     "~lr/10, so those biases drift apart in a random walk. Training-mode outputs do not depend on them "
@@ -104,13 +135,38 @@ def build_model(lib: Any, n_in: int, n_out: int, variant: str, hidden: tuple[int
     return lib.Sequential(*layers)
 
 
+def torch_version() -> str | None:
+    """The installed torch's version, without importing it (a parent process that forks workers should not
+    have started torch's thread pools), or None where it is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return importlib.metadata.version("torch")
+
+
 def import_torch() -> Any:
-    """The torch module, or None where it is not installed."""
+    """The torch module set up for reproducible runs, or None where it is not installed.
+
+    TORCH_ENVIRONMENT only takes effect when this is the first import of torch in the process; the result
+    records whether it did (torch_settings)."""
+    fresh = "torch" not in __import__("sys").modules
+    if fresh:
+        for key, value in TORCH_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
     try:
         import torch
     except ImportError:
         return None
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
     return torch
+
+
+def torch_settings(torch: Any) -> dict[str, Any]:
+    """What decides the twin's float32 rounding: threads, determinism, the kernels' environment."""
+    return {"version": torch.__version__, "threads": torch.get_num_threads(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "environment": {key: os.environ.get(key) for key in TORCH_ENVIRONMENT}}
 
 
 def _torch_evaluate(torch: Any, model: Any, x: np.ndarray, t: np.ndarray) -> tuple[float, float]:
@@ -153,13 +209,13 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
     n_out = int(max(t.max(), tv.max())) + 1
     model = build_model(nn, x.shape[1], n_out, task["variant"]).to(dtype)
     optimizer = optim.Adam(model.parameters(), lr=task["lr"])
+    step = TrainStep(model, F.cross_entropy, optimizer)
     loader = DataLoader(x, t, task["batch_size"], shuffle=True, drop_last=True, seed=task["seed"])
     train_eval, val_eval = DataLoader(x, t, EVAL_BATCH), DataLoader(xv, tv, EVAL_BATCH)
 
     torch = import_torch() if task["torch"] else None
     if torch is not None:
-        torch.set_num_threads(1)
-        torch.manual_seed(task["seed"])
+        torch.manual_seed(task["seed"])  # draws nothing (the weights are ours), but no state is left to chance
         tmodel = build_model(torch.nn, x.shape[1], n_out, task["variant"]).to(getattr(torch, dtype.name))
         tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
         toptimizer = torch.optim.Adam(tmodel.parameters(), lr=task["lr"])
@@ -174,10 +230,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
             tmodel.train()
         for xb, yb in loader:  # one pass over the batches feeds both frameworks the same arrays
             tick = time.perf_counter()
-            loss = F.cross_entropy(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            loss, _ = step(xb, yb)
             running += loss.item()
             steps += 1
             seconds += time.perf_counter() - tick
@@ -202,11 +255,13 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
                     trunning / steps)
             tseconds += time.perf_counter() - tick
 
-    result: dict[str, Any] = {"variant": task["variant"], "layers": layers_description(task["variant"]),
+    result: dict[str, Any] = {"variant": task["variant"], "seed": task["seed"],
+                              "layers": layers_description(task["variant"]),
                               "dtype": str(next(iter(model.parameters())).dtype), **curves,
                               "test_accuracy": curves["val_acc"][-1], "steps_per_epoch": steps, "seconds": seconds}
     if torch is not None:
-        result["torch"] = {**tcurves, "test_accuracy": tcurves["val_acc"][-1], "seconds": tseconds}
+        result["torch"] = {**tcurves, "test_accuracy": tcurves["val_acc"][-1], "seconds": tseconds,
+                           "settings": torch_settings(torch)}
         result["comparison"] = compare(model, {k: v.detach().numpy() for k, v in tmodel.state_dict().items()},
                                        curves, tcurves)
         result["comparison"]["param_diff_by_epoch"] = diff_by_epoch
@@ -256,14 +311,15 @@ def compare(model: Any, theirs: dict[str, np.ndarray], curves: dict[str, list[fl
 
 
 def prepare(args: argparse.Namespace, dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
-    """The data (features in `dtype`) and the settings shared by every variant (quick mode: small and short)."""
+    """The data (features in `dtype`) and the settings shared by every variant and seed (quick mode: small and
+    short)."""
     data = load_dataset(args.dataset, args.data_dir)
     n_train, n_test = len(data.x_train), len(data.x_test)
     epochs = EPOCHS
     if args.quick:
         n_train, n_test, epochs = min(n_train, QUICK["n_train"]), min(n_test, QUICK["n_test"]), QUICK["epochs"]
     settings = dict(x=data.x_train[:n_train].astype(dtype), t=data.t_train[:n_train],
-                    x_val=data.x_test[:n_test].astype(dtype), t_val=data.t_test[:n_test], seed=args.seed, lr=LR,
+                    x_val=data.x_test[:n_test].astype(dtype), t_val=data.t_test[:n_test], lr=LR,
                     batch_size=BATCH_SIZE, epochs=epochs, dtype=dtype)
     return data, settings
 
@@ -273,29 +329,74 @@ def describe_settings(data: Any, settings: dict[str, Any], args: argparse.Namesp
     return {"dataset": data.describe(), "dataset_name": data.name, "n_train": len(x), "n_val": len(settings["x_val"]),
             "sizes": [x.shape[1], *HIDDEN, int(max(settings["t"].max(), settings["t_val"].max())) + 1],
             "epochs": settings["epochs"], "batch_size": BATCH_SIZE, "drop_last": True, "optimizer": "Adam",
-            "lr": LR, "dtype": settings.get("dtype", "float32"), "seed": args.seed, "quick": args.quick}
+            "lr": LR, "dtype": settings.get("dtype", "float32"), "seeds": seed_list(args), "quick": args.quick}
+
+
+def train_variants(args: argparse.Namespace, variants: tuple[str, ...], torch: bool, dtype: str = "float32"
+                   ) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    """Train every variant for every seed (in parallel with --jobs); (data, settings, one run per seed and
+    variant, seed-major)."""
+    data, settings = prepare(args, dtype)
+    tasks = [dict(settings, variant=v, seed=seed, torch=torch) for seed in seed_list(args) for v in variants]
+    return data, settings, map_jobs(train_one, tasks, args.jobs)
+
+
+def _values(runs: list[dict[str, Any]], variant: str, key: str, twin: bool = False) -> list[float]:
+    """Per seed (in seed order), the final value of `key` ('test_accuracy' or a curve) of `variant`."""
+    out = []
+    for r in runs:
+        if r["variant"] == variant:
+            source = r["torch"] if twin else r
+            value = source[key]
+            out.append(value[-1] if isinstance(value, list) else value)
+    return out
+
+
+def summarize_variants(runs: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per variant: its final test accuracy and losses over the seeds (and the PyTorch twin's, if trained)."""
+    summary = {}
+    for v, label in labels.items():
+        mine = [r for r in runs if r["variant"] == v]
+        entry: dict[str, Any] = {"label": label, "layers": mine[0]["layers"]}
+        for key in ("test_accuracy", "train_loss", "val_loss", "train_acc"):
+            entry[key] = summarize(_values(runs, v, key))
+        if all("torch" in r for r in mine):
+            entry["torch_test_accuracy"] = summarize(_values(runs, v, "test_accuracy", twin=True))
+        summary[v] = entry
+    return summary
+
+
+def paired_difference(runs: list[dict[str, Any]], better: str, worse: str, twin: bool = False) -> dict[str, Any]:
+    """Per seed, test accuracy of `better` minus that of `worse` (same seed: same initial weights and batches),
+    summarized over the seeds, with how many seeds it is positive for."""
+    diffs = [a - b for a, b in zip(_values(runs, better, "test_accuracy", twin),
+                                   _values(runs, worse, "test_accuracy", twin))]
+    return {**summarize(diffs), "positive_for": sum(d > 0 for d in diffs)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train with and without BN (and in PyTorch), write adam.json/.png/.md into args.out; return the results."""
+    """Train with and without BN (and in PyTorch) for every seed, write adam.json/.png/.md into args.out, and
+    return the results."""
     timer = Timer()
-    data, settings = prepare(args, args.dtype)
-    torch = None if args.no_torch else import_torch()
-    variants = ("bn_before", "none")
-    tasks = [dict(settings, variant=v, torch=torch is not None) for v in variants]
-    jobs = 1 if torch is not None else args.jobs  # with torch: sequentially, one framework after the other
-    runs = dict(zip(variants, map_jobs(train_one, tasks, jobs)))
-    for v in variants:
-        runs[v]["label"] = LABELS[v]
-        runs[v]["published_test_accuracy"] = PUBLISHED[v]
-    results = {"experiment": "adam", **describe_settings(data, settings, args),
-               "published": {"source": PUBLISHED_SOURCE, "test_accuracy": {LABELS[v]: PUBLISHED[v] for v in variants}},
-               "torch": torch.__version__ if torch is not None else None,
-               "notes": NOTES + ([torch_note(args.dtype)] if torch is not None else []),
-               "jobs": jobs, "machine": machine(), "runs": runs, "seconds": timer.seconds}
+    version = None if args.no_torch else torch_version()
+    data, settings, runs = train_variants(args, tuple(LABELS), torch=version is not None, dtype=args.dtype)
+    for r in runs:
+        r["label"] = LABELS[r["variant"]]
+    headline = {"bn_gain": paired_difference(runs, "bn_before", "none")}
+    if version is not None:
+        headline["bn_gain_torch"] = paired_difference(runs, "bn_before", "none", twin=True)
+    headline["bn_gain_published"] = PUBLISHED["bn_before"] - PUBLISHED["none"]
+    results = {"command": getattr(args, "command_line", None),
+               "experiment": "adam", **describe_settings(data, settings, args),
+               "published": {"source": PUBLISHED_SOURCE, "test_accuracy": {LABELS[v]: PUBLISHED[v] for v in LABELS}},
+               "torch": version, "notes": NOTES + ([torch_note(args.dtype)] if version is not None else []),
+               "headline": headline, "summary": summarize_variants(runs, LABELS), "jobs": args.jobs,
+               "machine": machine(), "seconds": timer.seconds, "runs": runs}
+    for v, entry in results["summary"].items():
+        entry["published_test_accuracy"] = PUBLISHED[v]
     out = Path(args.out)
     write_json(out / "adam.json", results)
-    plot_curves(runs, out / "adam.png", figure_title(f"Small network with Adam, {args.dtype}", results),
+    plot_curves(runs, LABELS, out / "adam.png", figure_title(f"Small network with Adam, {args.dtype}", results),
                 dtype=args.dtype)
     write_text(out / "adam.md", table(results))
     return results
@@ -313,7 +414,7 @@ def title(results: dict[str, Any]) -> str:
 def figure_title(name: str, results: dict[str, Any]) -> str:
     sizes = "-".join(map(str, results["sizes"]))
     return (f"{name}: {sizes}, Adam lr {results['lr']}, batch {results['batch_size']}, {results['epochs']} epochs\n"
-            f"{data_text(results)}\nloss and accuracy in evaluation mode after each epoch")
+            f"{data_text(results)}\nevaluation mode after each epoch; {seeds_text(results['seeds'])}; {BAND_NOTE}")
 
 
 def data_text(results: dict[str, Any]) -> str:
@@ -328,28 +429,40 @@ def _pct(value: float | None) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """Markdown table of the test accuracies: ours, published, PyTorch from the same initialization."""
-    runs = results["runs"]
-    lines = ["| network | test accuracy (ours) | published example | PyTorch, same init and batches |",
+    """Markdown table of the test accuracies over the seeds: ours, published, PyTorch from the same start."""
+    summary, h = results["summary"], results["headline"]
+    lines = ["| network | test accuracy (%), ours | published example | PyTorch twin, same init and batches |",
              "| --- | ---: | ---: | ---: |"]
-    for r in runs.values():
-        tacc = r["torch"]["test_accuracy"] if "torch" in r else None
-        lines.append(f"| {r['label']}: {r['layers']} | {_pct(r['test_accuracy'])} | "
-                     f"{_pct(r['published_test_accuracy'])} | {_pct(tacc)} |")
-    lines.append("")
+    for r in summary.values():
+        lines.append(f"| {r['label']}: {r['layers']} | {interval_text(r['test_accuracy'])} | "
+                     f"{_pct(r['published_test_accuracy'])} | {interval_text(r.get('torch_test_accuracy'))} |")
+    gain = (f"BN gain (with minus without, paired by seed), points: ours {interval_text(h['bn_gain'], signed=True)}, "
+            f"positive for {h['bn_gain']['positive_for']}/{h['bn_gain']['n']} seeds")
+    if "bn_gain_torch" in h:
+        gain += (f"; PyTorch twin {interval_text(h['bn_gain_torch'], signed=True)}, positive for "
+                 f"{h['bn_gain_torch']['positive_for']}/{h['bn_gain_torch']['n']}")
+    gain += f"; published {100 * h['bn_gain_published']:+.2f} (one run)."
     dtype = results.get("dtype", "float32")
-    lines.append(f"{data_text(results)}; {results['epochs']} epochs of Adam (lr {results['lr']}, batch "
-                 f"{results['batch_size']}, {dtype}); accuracies in evaluation mode (the published example "
-                 "evaluated with batch statistics, never calling model.eval()).")
-    diffs = [(r["label"], r["comparison"]) for r in runs.values() if "comparison" in r]
+    lines += ["", gain, "",
+              f"{data_text(results)}; {results['epochs']} epochs of Adam (lr {results['lr']}, batch "
+              f"{results['batch_size']}, {dtype}); {seeds_text(results['seeds'])}. Cells: mean ± standard deviation "
+              "[95% t-interval of the mean]. Accuracies in evaluation mode on the whole test set (the published "
+              "example also evaluated in evaluation mode, averaging over batches of 32 without the last partial "
+              "batch)."]
+    diffs = [(r["label"], r["seed"], r["comparison"]) for r in results["runs"] if "comparison" in r]
     if diffs:
-        lines.append(f"PyTorch twin ({dtype}, same initial weights, same batches in the same order), largest "
-                     "absolute parameter difference after each epoch, first / last: " + "; ".join(
-                         f"{label} {c['param_diff_by_epoch'][0]:.1e} / {c['param_diff_by_epoch'][-1]:.1e}"
-                         for label, c in diffs)
+        def worst(key: str, label: str, index: int | None = None) -> float:
+            return max((c[key][index] if index is not None else c[key]) for lab, _, c in diffs if lab == label)
+
+        labels = list(dict.fromkeys(label for label, _, _ in diffs))
+        lines.append("")
+        lines.append(f"PyTorch twin ({dtype}, same initial weights, same batches in the same order), largest absolute "
+                     "parameter difference after the first / last epoch, worst seed: " + "; ".join(
+                         f"{label} {worst('param_diff_by_epoch', label, 0):.1e} / "
+                         f"{worst('param_diff_by_epoch', label, -1):.1e}" for label in labels)
                      + " (without the biases before BN, which get no true gradient and drift on rounding noise); "
                      "largest relative difference of the loss curves: " + "; ".join(
-                         f"{label} {c['max_rel_loss_diff']:.1e}" for label, c in diffs) + ". "
+                         f"{label} {worst('max_rel_loss_diff', label):.1e}" for label in labels) + ". "
                      + ("In float64 the rounding differences stay far below Adam's eps and the runs coincide; "
                         if dtype == "float64" else
                         "Over many Adam steps float32 rounding differences grow until the runs separate "
@@ -363,20 +476,22 @@ PANELS = (("train_loss", "train loss"), ("val_loss", "validation loss"), ("train
           ("val_acc", "validation accuracy"))
 
 
-def plot_curves(runs: dict[str, dict[str, Any]], path: Path, title: str, dtype: str | None = None) -> Path:
-    """2x2 panels (train/validation loss and accuracy per epoch), one line per run; PyTorch's dashed. With
-    `dtype`, the legend names it."""
+def plot_curves(runs: list[dict[str, Any]], labels: dict[str, str], path: Path, title: str,
+                dtype: str | None = None) -> Path:
+    """2x2 panels (train/validation loss and accuracy per epoch): per variant, the mean over seeds with a band
+    of one standard deviation; the PyTorch twin's mean dashed. With `dtype`, the legend names it."""
     suffix = f" ({dtype})" if dtype else ""
-    fig, axes = subplots(2, 2, figsize=(10, 7), sharex=True)
+    fig, axes = subplots(2, 2, figsize=(10, 7.4), sharex=True)
     for ax, (key, name) in zip(axes.flat, PANELS):
-        for variant, r in runs.items():
-            epochs = np.arange(1, len(r[key]) + 1)
-            torch_too = "torch" in r
-            ax.plot(epochs, r[key], "-o", ms=4, lw=3 if torch_too else 1.8, alpha=0.45 if torch_too else 1.0,
-                    color=COLORS[variant], label=r["label"] + suffix)
-            if torch_too:
-                ax.plot(epochs, r["torch"][key], "--", lw=1.3, color=COLORS[variant],
-                        label=f"{r['label']}, PyTorch{suffix}")
+        for variant, label in labels.items():
+            mine = [r for r in runs if r["variant"] == variant]
+            twin = all("torch" in r for r in mine)
+            plot_band(ax, [r[key] for r in mine], marker="o", ms=4, lw=3 if twin else 1.8,
+                      alpha=0.6 if twin else 1.0, color=COLORS[variant], label=label + suffix)
+            if twin:
+                twin_mean = np.mean([r["torch"][key] for r in mine], axis=0)
+                ax.plot(np.arange(1, len(twin_mean) + 1), twin_mean, "--", lw=1.3, color=COLORS[variant],
+                        label=f"{label}, PyTorch{suffix}")
         ax.set_title(name)
         ax.set_ylabel("accuracy" if key.endswith("acc") else "cross-entropy loss")
         ax.grid(alpha=0.3)
@@ -391,7 +506,7 @@ def plot_curves(runs: dict[str, dict[str, Any]], path: Path, title: str, dtype: 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = experiment_parser("adam", __doc__)
-    add_common_arguments(parser, "results/adam")
+    add_common_arguments(parser, "results/adam", DEFAULT_SEEDS)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="floating dtype of the model, the data and the PyTorch twin (float64: the twins "
@@ -401,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = command_line("adam", argv)
     results = run(args)
     print(table(results))
     frameworks = "tinygrad_bn and PyTorch" if results["torch"] else "tinygrad_bn"

@@ -481,3 +481,55 @@ def test_power_gradient_at_zero_base_and_zero_exponent_is_zero_not_nan():
         (g2,) = tg.grad((x**2).sum(), x)
     np.testing.assert_array_equal(g0.numpy(), [0.0, 0.0, 0.0])
     np.testing.assert_array_equal(g2.numpy(), [0.0, 2.0, 4.0])
+
+
+def test_power_gradient_with_respect_to_the_exponent_at_zero_base():
+    """d(0**b)/db is 0 for b >= 0 (0**b is constant there) and -inf for b < 0: PyTorch's values, where
+    out * log(0) gave nan (0 * -inf) and -inf; the base's gradient keeps its own fix at 0**0."""
+    b = Tensor(np.array([-1.0, 0.0, 0.5, 2.0]), requires_grad=True)
+    with np.errstate(divide="ignore"):  # 0**-1 = inf in the forward
+        (gb,) = tg.grad((0.0**b).sum(), b)
+    np.testing.assert_array_equal(gb.numpy(), [-np.inf, 0.0, 0.0, 0.0])
+    a = Tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    e = Tensor(np.array([0.0, 2.0, 3.0]), requires_grad=True)
+    ga, ge = tg.grad((a**e).sum(), [a, e])
+    np.testing.assert_array_equal(ga.numpy(), [0.0, 0.0, 12.0])
+    np.testing.assert_allclose(ge.numpy(), [0.0, 0.0, 8.0 * np.log(2.0)], rtol=1e-15)
+
+
+def test_power_exponent_gradient_at_zero_base_is_differentiable_again():
+    """The fix is made of Tensor ops (a where), so second derivatives exist and stay finite at a = 0 for
+    b >= 1, where the log's branch is not taken; broadcasting a scalar base works too."""
+    a = Tensor(np.array([0.0, 0.0, 1.5]), requires_grad=True)
+    b = Tensor(np.array([2.0, 3.0, 2.0]), requires_grad=True)
+    (gb,) = tg.grad((a**b).sum(), b, create_graph=True)
+    gab, gbb = tg.grad(gb.sum(), [a, b])
+    # d/da (a**b log a) = a**(b-1) (b log a + 1); d/db = a**b log(a)**2
+    np.testing.assert_allclose(gab.numpy(), [0.0, 0.0, 1.5 * (2 * np.log(1.5) + 1)], rtol=1e-14)
+    np.testing.assert_allclose(gbb.numpy(), [0.0, 0.0, 2.25 * np.log(1.5) ** 2], rtol=1e-14)
+    base = Tensor(np.array(0.0), requires_grad=True)
+    (gb,) = tg.grad((base**b).sum(), b)
+    np.testing.assert_array_equal(gb.numpy(), [0.0, 0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- requires_grad assigned later
+
+
+@pytest.mark.parametrize("data", [np.array([1, 2], dtype=np.int32), np.array([True, False]), np.array(3)])
+def test_assigning_requires_grad_to_an_integer_or_bool_tensor_raises(data):
+    t = Tensor(data)
+    with pytest.raises(TypeError, match="requires_grad: only floating-point tensors can require gradients"):
+        t.requires_grad = True
+    assert not t.requires_grad
+    t.requires_grad = False  # turning it off is always fine on a leaf
+
+
+def test_assigning_requires_grad_on_a_float_tensor_records_ops():
+    x = Tensor(np.array([1.0, 2.0]))
+    x.requires_grad = True
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    y = x * 2
+    with pytest.raises(RuntimeError, match="only leaf tensors can stop requiring grad"):
+        y.requires_grad = False
+    assert y.requires_grad and not (Tensor(np.ones(2)) * 2).requires_grad

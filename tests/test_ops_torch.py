@@ -118,3 +118,19 @@ def test_gradient_penalty_through_relu_matches_torch():
     np.testing.assert_allclose(ow.grad.numpy(), tw.grad.numpy(), rtol=1e-10, atol=1e-12)
     # relu's backward multiplies by a constant mask: no second-order path reaches x in either library
     assert ox.grad is None and not np.any(grad_or_zeros(tx))
+
+
+def test_power_gradients_at_zero_base_match_torch():
+    """0**b over negative, zero, fractional and positive exponents, and a**0 over a zero base: values and
+    both gradients as PyTorch gives them (-inf, 0, inf or finite, never a nan PyTorch does not give)."""
+    a = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 2.0, -1.5, 0.0])
+    b = np.array([-1.0, 0.0, 0.5, 2.0, 3.0, 0.0, 2.0, -2.5])
+    ours, theirs = leaves([a, b])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = ours[0] ** ours[1]
+        out.sum().backward()
+    expected = theirs[0] ** theirs[1]
+    expected.sum().backward()
+    np.testing.assert_array_equal(out.numpy(), expected.detach().numpy())
+    for x, t in zip(ours, theirs):
+        np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())

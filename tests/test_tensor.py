@@ -3,6 +3,7 @@ comparisons, and error messages that name the op and the shapes."""
 from __future__ import annotations
 
 import operator
+import re
 
 import numpy as np
 import pytest
@@ -190,6 +191,81 @@ def test_integer_tensor_arithmetic():
     t = Tensor([1, 2, 3])
     assert (t + 1).dtype == np.int64 and (t * t).dtype == np.int64
     np.testing.assert_array_equal((t * 2).numpy(), [2, 4, 6])
+
+
+# numpy 2's weak Python scalars (NEP 50): the tensor's dtype decides when the scalar's kind fits it
+DTYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+          np.float16, np.float32, np.float64]
+UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide, "pow": np.power}
+SCALARS = [True, 2, -3, 300, 0.5]  # 300 is out of range for (u)int8, -3 for unsigned: numpy 2 raises
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize(("name", "op"), BINARY)
+@pytest.mark.parametrize("scalar", SCALARS, ids=repr)
+@pytest.mark.parametrize("reflected", [False, True], ids=["tensor-first", "scalar-first"])
+def test_python_scalars_promote_like_numpy_2(dtype, name, op, scalar, reflected):
+    """Every dtype, operator and side against numpy's own result: same dtype and values, or an error
+    where numpy raises one (an int out of the dtype's range, bool - bool, integers to negative powers)."""
+    values = np.array([1, 2, 3]).astype(dtype)
+    ufunc = UFUNCS[name]  # not the operator: ndarray ** 2 calls np.square, which gives bool ** 2 as int8
+    with np.errstate(all="ignore"):  # integer overflow and 0**-3 warn in numpy; here only dtypes matter
+        try:
+            expected = ufunc(scalar, values) if reflected else ufunc(values, scalar)
+        except (TypeError, ValueError, OverflowError) as numpy_error:
+            with pytest.raises(type(numpy_error)):
+                op(scalar, Tensor(values)) if reflected else op(Tensor(values), scalar)
+            return
+        result = op(scalar, Tensor(values)) if reflected else op(Tensor(values), scalar)
+    assert result.dtype == expected.dtype, f"{np.dtype(dtype).name} {name} {scalar!r}"
+    np.testing.assert_array_equal(result.numpy(), expected)
+
+
+def test_integer_tensor_and_python_scalar_examples():
+    x = Tensor(np.array([1, 2, 3], dtype=np.int32))
+    assert (x * 2).dtype == np.int32 and (x + 1).dtype == np.int32 and (x**2).dtype == np.int32
+    assert (2 * x).dtype == np.int32 and (1 - x).dtype == np.int32 and (2**x).dtype == np.int32
+    assert (x * 0.5).dtype == np.float64 and (x / 2).dtype == np.float64  # numpy 2: the default float
+    assert (Tensor(np.array([200], dtype=np.uint8)) + 1).dtype == np.uint8
+    assert (Tensor(np.array([1.0], dtype=np.float16)) * 3).dtype == np.float16
+    assert (Tensor([True, False]) + 1).dtype == np.int64
+    with pytest.raises(OverflowError, match=r"add: Python integer 300 is out of range for a tensor of dtype int8"):
+        Tensor(np.array([1], dtype=np.int8)) + 300
+
+
+# ----------------------------------------------------------------------------- empty tensors
+
+
+def test_mean_over_an_axis_of_an_empty_tensor_is_empty_with_an_empty_gradient():
+    x = Tensor(np.zeros((0, 3)), requires_grad=True)
+    for axis, shape in [(1, (0,)), ((1,), (0,))]:
+        out = x.mean(axis=axis)
+        assert out.shape == shape
+        out.sum().backward()
+        assert x.grad.shape == (0, 3)
+    assert x.mean(axis=1, keepdims=True).shape == (0, 1)
+    assert Tensor(np.zeros((0, 0))).mean(axis=0).shape == (0,)  # nothing to average, but nothing asked for
+    assert x.var(axis=1).shape == (0,)
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((0, 3), 0), ((0, 3), None), ((2, 0), 1), ((0,), None)])
+def test_mean_over_no_values_is_an_error_not_nan(shape, axis):
+    """PyTorch gives NaN here; a NaN that silently flows into a loss is worse than a clear error."""
+    message = rf"mean: axes .* of the input of shape {re.escape(str(shape))} hold no values"
+    with pytest.raises(tg.OpError, match=message):
+        Tensor(np.zeros(shape)).mean(axis=axis)
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_max_over_a_nonempty_axis_of_an_empty_tensor(reduce):
+    x = Tensor(np.zeros((2, 0)), requires_grad=True)
+    out = getattr(x, reduce)(axis=0)
+    assert out.shape == (0,) and getattr(x, reduce)(axis=0, keepdims=True).shape == (1, 0)
+    out.sum().backward()
+    assert x.grad.shape == (2, 0)
+    message = rf"{reduce}: axes \(1,\) of the input of shape \(2, 0\) include one of length 0"
+    with pytest.raises(tg.OpError, match=message):
+        getattr(x, reduce)(axis=1)  # no extreme of no values (numpy and PyTorch raise too)
 
 
 def test_combining_with_unsupported_types():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,13 +72,16 @@ class TrainingDivergedError(RuntimeError):
     """A value that must stay finite (a loss, a batch's statistics) became NaN or infinite."""
 
 
-def check_finite(tensor: Tensor, what: str) -> None:
+def check_finite(tensor: Tensor, what: str | Callable[[], str]) -> None:
     """Raise `TrainingDivergedError` naming `what` when `tensor` holds NaN or inf.
 
     The one place where a training step looks at its own values: batch norm calls it before updating its
-    running statistics and the training step on the loss, so a NaN never reaches saved state.
+    running statistics and the training step on the loss, so a NaN never reaches saved state. `what` may
+    be a function, called only on failure, when building the name costs time on every step.
     """
     if not np.isfinite(tensor.data).all():
+        if callable(what):
+            what = what()
         raise TrainingDivergedError(
             f"training diverged: {what} is not finite. Try a smaller learning rate, batch normalization, "
             "or a different initialization."
@@ -131,17 +134,17 @@ class Function:
         out._retains_grad = False
         out.name = None
         if STATE.grad_enabled:
-            needs = tuple([t.requires_grad for t in inputs])
+            needs = tuple([t._requires_grad for t in inputs])
             if True in needs or STATE.trace:
                 fn.parents = inputs
                 fn.needs = needs
                 fn.scope = STATE.scope
                 if cls.saves_output:
                     fn.output = weakref.ref(out)
-                out.requires_grad = True in needs
+                out._requires_grad = True in needs
                 out._ctx = fn
                 return out
-        out.requires_grad = False
+        out._requires_grad = False
         out._ctx = None
         return out
 
@@ -180,7 +183,7 @@ def topological_order(roots: Sequence[Tensor], follow_all: bool = False) -> list
         ctx = node._ctx
         if ctx is not None:
             for parent in ctx.parents:
-                if (parent.requires_grad or follow_all) and id(parent) not in seen:
+                if (parent._requires_grad or follow_all) and id(parent) not in seen:
                     stack.append((parent, False))
     return order
 

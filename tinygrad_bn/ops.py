@@ -96,8 +96,12 @@ class Pow(Function):
                 if singular.any():
                     exponent = Where.apply(exponent, constant(0, b.dtype), condition=~singular)
             ga = g * b * a**exponent
-        if self.needs[1]:
-            gb = g * self.output() * a.log()
+        if self.needs[1]:  # out * log(a); PyTorch's 0 where a == 0 and b >= 0 (0**b is flat there, not -inf/nan)
+            base = a
+            flat = (np.asarray(a.data) == 0) & (np.asarray(b.data) >= 0)
+            if flat.any():  # log(1) = 0 there, and no gradient reaches a through a branch not taken
+                base = Where.apply(a, constant(1, a.dtype), condition=~flat)
+            gb = g * self.output() * base.log()
         return ga, gb
 
 
@@ -375,32 +379,41 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """Mean over axes. An empty input gives an empty result when that is what the result is (axis 1 of a
+    (0, 3) tensor: shape (0,)); a mean over zero values (axis 0 there) is an OpError, not a silent NaN."""
+
     saves_values = False
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "mean")
-        if a.size == 0:
-            raise op_error(f"mean: the input of shape {a.shape} is empty, its mean is undefined")
         self.in_shape = a.shape
         self.count = math.prod([a.shape[i] for i in self.axes])
+        if self.count == 0 and math.prod([n for i, n in enumerate(a.shape) if i not in self.axes]):
+            raise op_error(f"mean: axes {self.axes} of the input of shape {a.shape} hold no values to average; "
+                           "the mean of nothing is undefined (numpy would give NaN)")
         total = np.add.reduce(a, axis=self.axes, keepdims=keepdims)  # np.mean's work, without its overhead
         return np.asarray(total / self.count, dtype=total.dtype if a.dtype.kind == "f" else None)
 
     def backward(self, g: Tensor) -> Grads:
         if g.ndim:  # as in Sum.backward
             g = g.reshape(_kept_shape(self.in_shape, self.axes))
-        return ((g * (1.0 / self.count)).broadcast_to(self.in_shape),)
+        return ((g * (1.0 / max(self.count, 1))).broadcast_to(self.in_shape),)  # count 0: g is empty
 
 
 class _Extreme(Function):
-    """max/min over axes; the gradient is shared evenly among tied extremes (like torch.amax)."""
+    """max/min over axes; the gradient is shared evenly among tied extremes (like torch.amax).
+
+    Empty input is fine when the reduced axes are not empty (max(axis=0) of (2, 0) has shape (0,)); an
+    axis of length 0 has no extreme, which is an OpError (as in numpy and PyTorch).
+    """
 
     reduce = staticmethod(np.max)
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, type(self).__name__.lower())
-        if a.size == 0:
-            raise op_error(f"{type(self).__name__.lower()}: the input of shape {a.shape} is empty")
+        if a.size == 0 and any(a.shape[i] == 0 for i in self.axes):
+            raise op_error(f"{type(self).__name__.lower()}: axes {self.axes} of the input of shape {a.shape} "
+                           "include one of length 0, which has no extreme value")
         kept = self.reduce(a, axis=self.axes, keepdims=True)
         hits = a == kept
         self.share = hits / hits.sum(axis=self.axes, keepdims=True)

@@ -2,7 +2,8 @@
 
 Every method that computes something calls one primitive op from ops.py, or composes several (var, softmax
 and batch norm are compositions). Non-Tensor operands (Python scalars, lists, ndarrays) are lifted to
-constant Tensors that adopt this Tensor's floating dtype, so `x * 2` stays float32.
+constant Tensors that adopt this Tensor's floating dtype, so `x * 2` stays float32; Python numbers follow
+numpy 2's weak-scalar rule for the other dtypes too (an int32 tensor times 2 stays int32).
 """
 from __future__ import annotations
 
@@ -35,6 +36,34 @@ def _checked_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
     return arr
 
 
+def _check_differentiable(dtype: np.dtype, where: str) -> None:
+    """Raise TypeError unless `dtype` is floating: gradients of integer or boolean tensors do not exist."""
+    if dtype.kind not in _FLOAT_KINDS:
+        raise TypeError(
+            f"{where}: only floating-point tensors can require gradients, got dtype {dtype}; "
+            "convert with dtype=np.float32 (or float64) first"
+        )
+
+
+_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide, "pow": np.power,
+           "maximum": np.maximum, "minimum": np.minimum}
+
+
+def _weak_scalar_dtype(dtype: np.dtype, value: bool | int | float, op: str) -> np.dtype:
+    """The dtype numpy 2 gives the Python number `value` next to an array of `dtype` in `op` (NEP 50).
+
+    Asks the op's ufunc, because the loop decides: uint8 / 300 runs in float64 (no overflow), uint8 + 300
+    in uint8 (an OverflowError). Ops without a ufunc use np.result_type, numpy's general rule.
+    """
+    ufunc = _UFUNCS.get(op)
+    if ufunc is not None and not isinstance(value, bool):  # resolve_dtypes takes int and float, not bool
+        try:
+            return ufunc.resolve_dtypes((dtype, type(value), None))[1]
+        except TypeError:  # no loop for these dtypes (numpy raises when the op runs) or numpy < 2
+            pass
+    return np.result_type(dtype, value)
+
+
 class Tensor:
     """An n-dimensional array that records the operations applied to it, for reverse-mode autodiff.
 
@@ -43,18 +72,15 @@ class Tensor:
     tensors can require gradients; integer and boolean tensors serve as labels and masks.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of numpy broadcasting
     __hash__ = object.__hash__  # == is elementwise, so hash by identity
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
         self.data = _checked_array(data, dtype, copy=True)
-        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(
-                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}; "
-                "convert with dtype=np.float32 (or float64) first"
-            )
-        self.requires_grad = bool(requires_grad)
+        if requires_grad:
+            _check_differentiable(self.data.dtype, "Tensor")
+        self._requires_grad = bool(requires_grad)
         self.grad: Tensor | None = None
         self._ctx = None
         self._retains_grad = False
@@ -64,18 +90,44 @@ class Tensor:
     def _wrap(cls, data: np.ndarray) -> Tensor:
         """A constant Tensor around `data` without copying or checking (internal fast path)."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx, t._retains_grad, t.name = data, None, False, None, False, None
+        t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad, t.name = data, None, False, None, False, None
         return t
 
-    def _lift(self, other: Any) -> Tensor:
-        """A non-Tensor operand as a constant Tensor; numbers adopt this tensor's floating dtype."""
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded so gradients can flow back to it."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        """Set on a leaf, as in PyTorch; only floating tensors may require grad (an integer .grad is meaningless)."""
+        if flag:
+            _check_differentiable(self.data.dtype, "requires_grad")
+        elif self._ctx is not None:
+            raise RuntimeError("requires_grad: only leaf tensors can stop requiring grad; use detach()")
+        self._requires_grad = bool(flag)
+
+    def _lift(self, other: Any, op: str = "combine") -> Tensor:
+        """A non-Tensor operand as a constant Tensor.
+
+        Python numbers are weak (numpy 2's NEP 50): they take this tensor's dtype when their kind fits it
+        (int32 * 2 stays int32, float16 * 0.5 float16), else numpy's default (int32 * 0.5 is float64).
+        Arrays and numpy scalars adopt a floating tensor's dtype and otherwise promote as numpy does.
+        """
         if isinstance(other, Tensor):
             return other
         dtype = self.data.dtype
         if isinstance(other, (bool, int, float)) and not isinstance(other, np.generic):
             if dtype.kind in _FLOAT_KINDS:
                 return Tensor._wrap(np.asarray(other, dtype=dtype))
-            return Tensor._wrap(np.asarray(other, dtype=DEFAULT_FLOAT if isinstance(other, float) else None))
+            try:  # an int out of the range of the dtype numpy picks raises, as in numpy 2
+                return Tensor._wrap(np.asarray(other, dtype=_weak_scalar_dtype(dtype, other, op)))
+            except OverflowError:
+                raise OverflowError(
+                    f"{op}: Python integer {other} is out of range for a tensor of dtype {dtype} (shape "
+                    f"{self.shape}); as in numpy 2 the tensor's dtype decides, so convert it first, "
+                    "e.g. t.astype(np.int64)"
+                ) from None
         arr = np.asarray(other)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"cannot combine a Tensor with {type(other).__name__} of dtype {arr.dtype}")
@@ -135,9 +187,9 @@ class Tensor:
         """Set requires_grad in place (only on leaves), as in PyTorch; returns self."""
         if self._ctx is not None and not flag:
             raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad; use detach()")
-        if flag and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"requires_grad_: only floating-point tensors can require gradients, got {self.dtype}")
-        self.requires_grad = bool(flag)
+        if flag:
+            _check_differentiable(self.data.dtype, "requires_grad_")
+        self._requires_grad = bool(flag)
         return self
 
     def zero_grad(self) -> None:
@@ -192,40 +244,40 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, self._lift(other))
+        return ops.Add.apply(self, self._lift(other, "add"))
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self._lift(other), self)
+        return ops.Add.apply(self._lift(other, "add"), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, self._lift(other))
+        return ops.Sub.apply(self, self._lift(other, "sub"))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self._lift(other), self)
+        return ops.Sub.apply(self._lift(other, "sub"), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, self._lift(other))
+        return ops.Mul.apply(self, self._lift(other, "mul"))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self._lift(other), self)
+        return ops.Mul.apply(self._lift(other, "mul"), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, self._lift(other))
+        return ops.Div.apply(self, self._lift(other, "div"))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self._lift(other), self)
+        return ops.Div.apply(self._lift(other, "div"), self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self, self._lift(other))
+        return ops.Pow.apply(self, self._lift(other, "pow"))
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self._lift(other), self)
+        return ops.Pow.apply(self._lift(other, "pow"), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, self._lift(other))
+        return ops.MatMul.apply(self, self._lift(other, "matmul"))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self._lift(other), self)
+        return ops.MatMul.apply(self._lift(other, "matmul"), self)
 
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
@@ -284,10 +336,10 @@ class Tensor:
         return ops.Tanh.apply(self)
 
     def maximum(self, other: Any) -> Tensor:
-        return ops.Maximum.apply(self, self._lift(other))
+        return ops.Maximum.apply(self, self._lift(other, "maximum"))
 
     def minimum(self, other: Any) -> Tensor:
-        return ops.Minimum.apply(self, self._lift(other))
+        return ops.Minimum.apply(self, self._lift(other, "minimum"))
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Clamp values into [min, max]; either bound may be None."""
@@ -315,6 +367,8 @@ class Tensor:
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over `axis` (all axes by default). Empty input gives the empty result PyTorch gives (axis 1
+        of a (0, 3) tensor: shape (0,)); a mean over zero values, where PyTorch gives NaN, is an OpError."""
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tinygrad_bn import Tensor, nn, no_grad
+from tinygrad_bn.autograd import TrainingDivergedError
 from tinygrad_bn.nn import functional as F
 
 LAYOUTS = [  # (layer class, input shape): statistics over axis 0 and every axis after the features
@@ -225,3 +226,56 @@ def test_functional_batch_norm_argument_errors():
         F.batch_norm(x, None, None, Tensor(np.ones(4)), training=True)
     with pytest.raises(ValueError, match="evaluation mode needs running_mean and running_var"):
         F.batch_norm(x, None, None, training=False)
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+class _Net(nn.Module):
+    """A model holding its layers as `self.model`, so the BN layer's path is 'model.<index>'."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize(("layers", "shape", "name"), [
+    (lambda: [nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.BatchNorm1d(4)], (6, 3), "BatchNorm1d 'model.3'"),
+    (lambda: [nn.BatchNorm2d(2), nn.ReLU()], (3, 2, 2, 2), "BatchNorm2d 'model.0'"),
+], ids=["1d", "2d"])
+def test_non_finite_batch_stops_training_and_keeps_the_running_stats(layers, shape, name, bad):
+    """A NaN or inf input raises the divergence error naming the layer, before the running statistics
+    (and the batch count) change: they keep the last finite values instead of turning NaN for good."""
+    net = _Net(*layers())
+    bn = next(m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)))
+    rng = np.random.default_rng(0)
+    net(Tensor(rng.standard_normal(shape).astype(np.float32)))  # one finite step
+    before = {k: v.copy() for k, v in bn.state_dict().items()}
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0, 0] = bad
+    with np.errstate(invalid="ignore"), pytest.raises(TrainingDivergedError, match=f"batch mean or variance of {name}"):
+        net(Tensor(x))
+    for key, value in bn.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+    assert np.isfinite(bn.running_mean.data).all() and int(bn.num_batches_tracked.data) == 1
+    net.eval()  # evaluation uses the running statistics and does not check (nor change) them
+    with np.errstate(invalid="ignore"):
+        assert net(Tensor(x)).shape[0] == shape[0]
+
+
+def test_non_finite_batch_names_a_top_level_layer_and_functional_batch_norm():
+    bn = nn.BatchNorm1d(2)
+    x = Tensor(np.array([[1.0, np.nan], [2.0, 3.0]], dtype=np.float32))
+    with pytest.raises(TrainingDivergedError, match=r"batch mean or variance of BatchNorm1d is not finite"):
+        bn(x)
+    mean, var = Tensor(np.zeros(2, dtype=np.float32)), Tensor(np.ones(2, dtype=np.float32))
+    with pytest.raises(TrainingDivergedError, match=r"batch mean or variance of batch_norm is not finite"):
+        F.batch_norm(x, mean, var, training=True)
+    np.testing.assert_array_equal(mean.numpy(), [0, 0])
+    np.testing.assert_array_equal(var.numpy(), [1, 1])
+    # without running statistics nothing is saved, so nothing is checked: the NaN stays in the output
+    assert np.isnan(F.batch_norm(x, None, None, training=True).numpy()[:, 1]).all()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinygrad_bn import Tensor
+from tinygrad_bn import OpError, Tensor
 from tinygrad_bn.nn import functional as F
 
 
@@ -133,3 +133,31 @@ def test_unknown_reduction():
                  lambda r: F.cross_entropy(Tensor(np.zeros((1, 2))), np.array([0]), reduction=r)):
         with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none', got 'avg'"):
             call("avg")
+
+
+# ----------------------------------------------------------------------------- empty batches
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax], ids=["softmax", "log_softmax"])
+def test_softmax_of_an_empty_batch_is_empty_with_an_empty_gradient(fn):
+    x = Tensor(np.zeros((0, 4), dtype=np.float32), requires_grad=True)
+    out = fn(x)
+    assert out.shape == (0, 4) and out.dtype == np.float32
+    out.sum().backward()
+    assert x.grad.shape == (0, 4) and x.grad.dtype == np.float32
+
+
+def test_cross_entropy_of_an_empty_batch():
+    """'none' gives the (0,) losses and 'sum' 0 with an empty gradient, as PyTorch; 'mean' (PyTorch's NaN)
+    is an error that names cross_entropy, so a NaN never reaches a training loop."""
+    logits = Tensor(np.zeros((0, 4), dtype=np.float32), requires_grad=True)
+    labels = np.zeros(0, dtype=np.int64)
+    assert F.cross_entropy(logits, labels, reduction="none").shape == (0,)
+    total = F.cross_entropy(logits, labels, reduction="sum")
+    assert total.shape == () and total.item() == 0.0
+    total.backward()
+    assert logits.grad.shape == (0, 4) and logits.grad.dtype == np.float32
+    with pytest.raises(OpError, match=r"cross_entropy: reduction='mean' of an empty batch \(losses of shape \(0,\)\)"):
+        F.cross_entropy(logits, labels)
+    with pytest.raises(OpError, match=r"cross_entropy: reduction='mean' of an empty batch"):
+        F.cross_entropy(logits, np.zeros((0, 4), dtype=np.float32))  # probability targets

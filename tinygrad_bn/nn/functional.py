@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..autograd import no_grad, op_error
+from ..autograd import STATE, check_finite, no_grad, op_error
 from ..random import default_generator
 from ..tensor import Tensor
+from .module import scope_name
 
 # ----------------------------------------------------------------------------- activations and layers
 
@@ -85,7 +86,8 @@ def batch_norm(
         y = weight * x_hat + bias.
     In training the batch statistics are used and the running ones (if given) updated in place:
     running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance. Otherwise
-    the running statistics normalize, so an example's output does not depend on its batch.
+    the running statistics normalize, so an example's output does not depend on its batch. Non-finite batch
+    statistics raise `TrainingDivergedError` (naming the calling layer) before the running ones change.
     """
     if x.ndim < 2:
         raise op_error(f"batch_norm: expected input of shape (N, C, ...), got shape {x.shape}")
@@ -110,6 +112,9 @@ def batch_norm(
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
         if running_mean is not None:
+            # a NaN or inf input would stay in the running statistics for good: stop training instead.
+            # var is finite only if mean is (a non-finite mean makes every centered value non-finite)
+            check_finite(var, _statistics_owner)
             with no_grad():
                 _blend(running_mean, mean.data.reshape(channels), momentum)
                 _blend(running_var, var.data.reshape(channels) * (count / (count - 1)), momentum)
@@ -124,6 +129,12 @@ def batch_norm(
     if bias is not None:
         x_hat = x_hat + (bias if x.ndim == 2 else bias.reshape(shape))
     return x_hat
+
+
+def _statistics_owner() -> str:
+    """What the divergence error names: the layer running batch_norm (`BatchNorm1d 'model.3'`), else batch_norm."""
+    owner = scope_name(STATE.scope)
+    return f"the batch mean or variance of {owner or 'batch_norm'}"
 
 
 def _blend(running: Tensor, batch_value: np.ndarray, momentum: float) -> None:
@@ -159,7 +170,11 @@ def layer_norm(
 
 
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    """Apply `reduction` to per-example losses; the mean of an empty batch is an error, not a NaN."""
     if reduction == "mean":
+        if loss.size == 0:
+            raise op_error(f"{op}: reduction='mean' of an empty batch (losses of shape {loss.shape}) is a mean "
+                           "of no values; skip empty batches or use reduction='sum' (0 for an empty batch)")
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
@@ -199,7 +214,8 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     """Softmax cross-entropy from raw logits (N, C), numerically stable.
 
     `target` is either integer class labels of shape (N,) or class probabilities (e.g. one-hot) of
-    shape (N, C), as in PyTorch.
+    shape (N, C), as in PyTorch. An empty batch (N = 0) gives shape (0,) with reduction='none' and 0 with
+    'sum'; with 'mean' it is an OpError (PyTorch's NaN), so a training loop must skip empty batches.
     """
     if logits.ndim != 2:
         raise op_error(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")

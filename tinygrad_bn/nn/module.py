@@ -16,6 +16,29 @@ from ..autograd import STATE
 from ..tensor import Tensor
 
 
+def scope_name(scope: Any) -> str | None:
+    """`Type 'path'` of the innermost module in a `STATE.scope` chain, for error messages; None outside modules.
+
+    The path is the dotted name (as in `named_modules`) from the outermost module being called, e.g.
+    `BatchNorm1d 'model.3'`; a module called on its own is named by its type alone.
+    """
+    modules = []
+    while scope is not None:
+        item, scope = scope
+        if isinstance(item, Module):  # skip the markers a create_graph backward puts in the chain
+            modules.append(item)
+    if not modules:
+        return None
+    names: list[str] = []
+    for child, parent in zip(modules, modules[1:]):
+        name = next((n for n in parent._module_names if getattr(parent, n) is child), None)
+        if name is None:  # called by a module it is not registered in: the path stops here
+            break
+        names.append(name)
+    path = ".".join(reversed(names))
+    return f"{type(modules[0]).__name__} '{path}'" if path else type(modules[0]).__name__
+
+
 class Parameter(Tensor):
     """A Tensor that is a trainable weight of a Module: it always requires grad."""
 

@@ -88,6 +88,19 @@ CASES = [
     (["graph", "--model", "bn1d"], 2, "the following arguments are required: -o/--output"),
     (["graph", "-o", "{tmp}/g.txt"], 2, "graph: cannot tell the format of '{tmp}/g.txt' from its suffix"),
     (["graph", "-o", "{file}/g.dot"], 2, "cannot write to the -o folder '{file}'"),
+    (["graph", "--html", "{file}/g.html"], 2, "cannot write to the --html folder '{file}'"),
+    (["graph", "--depth", "1", "-o", "{tmp}/g.dot"], 2, "--view and --depth set up the explorer: give --html FILE"),
+    (["graph", "--view", "both", "-o", "{tmp}/g.dot"], 2, "--view and --depth set up the explorer: give --html"),
+    (["graph", "--depth", "-1", "--html", "{tmp}/g.html"], 2, "argument --depth: must be a non-negative integer"),
+    (["graph", "--view", "sideways", "--html", "{tmp}/g.html"], 2, "argument --view: invalid choice: 'sideways'"),
+    (["watch"], 2, "the following arguments are required: DIR"),
+    (["watch", "{empty}"], 2, "{empty} has no watch.json; record one with `python -m tinygrad_bn train --watch"),
+    (["watch", "{corrupt}"], 2, "{corrupt} has no watch.json"),
+    (["watch", "{empty}", "-o", "{file}/w.html"], 2, "cannot write to the -o folder '{file}'"),
+    ([*train, "--watch", "{file}"], 2, "cannot write to the --watch folder '{file}'"),
+    ([*train, "--watch", "{file}/w"], 2, "cannot write to the --watch folder '{file}/w'"),
+    ([*train, "--watch-every", "0"], 2, "argument --watch-every: must be a positive integer, got 0"),
+    ([*train, "--out", "{tmp}/run", "--watch-every", "5"], 2, "--watch-every needs --watch DIR"),
     (["experiment"], 2, "name an experiment: weight-scale, depth, adam, placement"),
     (["experiment", "resnet"], 2, "argument NAME: invalid choice: 'resnet'"),
     (["experiment", "depth", "--jobs", "0"], 2, f"{PROG} experiment depth: error: argument --jobs: must be"),
@@ -179,7 +192,7 @@ def test_the_real_entry_point_shows_no_warning_or_traceback(tmp_path, args, mess
     assert message in result.stderr.splitlines()[-1]
 
 
-@pytest.mark.parametrize("command", ["train", "search", "search-report", "demo", "graph", "experiment",
+@pytest.mark.parametrize("command", ["train", "search", "search-report", "demo", "graph", "watch", "experiment",
                                      "experiment weight-scale", "experiment depth", "experiment adam",
                                      "experiment placement"])
 def test_help_of_every_command_says_how_it_is_run(command, capsys):

@@ -61,7 +61,18 @@ def build_parser() -> CommandParser:
     graph.add_argument("--backward", action="store_true", help="draw the gradient graph as operations")
     graph.add_argument("--values", action="store_true", help="show mean/std/min/max of every tensor")
     graph.add_argument("--collapse", action="store_true", help="draw each module as one node")
-    graph.add_argument("-o", "--output", required=True, help="file to write: .svg, .png, .pdf, .dot or .gv")
+    graph.add_argument("-o", "--output", help="file to write: .svg, .png, .pdf, .dot or .gv")
+    graph.add_argument("--html", metavar="FILE", help="write the interactive explorer: one self-contained page "
+                                                      "(values, gradients, collapsible modules)")
+    graph.add_argument("--view", choices=["forward", "backward", "both"], default=None,
+                       help="the explorer's first view (default: both, or backward with --backward)")
+    graph.add_argument("--depth", type=nonnegative_int, default=None,
+                       help="the explorer starts with every module nested deeper than this collapsed")
+    watch = command("watch", "the page of a watched training run: per-layer histograms, a slider over epochs",
+                    description="Write the page of a run recorded with `train --watch DIR` or fit(..., watch=DIR): "
+                                "one row per layer, histograms of activations and gradients, a slider over epochs.")
+    watch.add_argument("directory", metavar="DIR", help="the folder holding watch.json")
+    watch.add_argument("-o", "--output", default=None, help="the page to write (default: DIR/watch.html)")
     from .search.cli import add_report_arguments, add_search_arguments
     from .train.cli import add_arguments as add_train_arguments
 
@@ -72,24 +83,47 @@ def build_parser() -> CommandParser:
 
 
 def graph_command(args: argparse.Namespace) -> int:
-    """Draw one of the built-in examples and write it where -o says."""
+    """Draw one of the built-in examples and write it where -o says, and/or its explorer where --html says."""
     from .experiments.graph_models import build
-    from .viz import draw_graph, render
+    from .viz import draw_graph, explore, render
     from .viz.render import RENDERED, SOURCE, GraphvizNotFoundError
 
-    suffix = Path(args.output).suffix.lstrip(".").lower()
-    if suffix not in RENDERED + SOURCE:  # checked before the drawing, so a typo costs nothing
-        print(f"graph: cannot tell the format of {args.output!r} from its suffix; "
-              f"end it in one of .{', .'.join(RENDERED + SOURCE)}", file=sys.stderr)
-        return 2
+    if args.output is not None:
+        suffix = Path(args.output).suffix.lstrip(".").lower()
+        if suffix not in RENDERED + SOURCE:  # checked before the drawing, so a typo costs nothing
+            print(f"graph: cannot tell the format of {args.output!r} from its suffix; "
+                  f"end it in one of .{', .'.join(RENDERED + SOURCE)}", file=sys.stderr)
+            return 2
     output, module = build(args.model, train=args.train)
-    graph = draw_graph(output, params=module, show_values=args.values, collapse_modules=args.collapse,
-                       backward=args.backward)
+    written = []
     try:
-        path = render(graph, args.output)
+        if args.output is not None:
+            graph = draw_graph(output, params=module, show_values=args.values, collapse_modules=args.collapse,
+                               backward=args.backward)
+            written.append(render(graph, args.output))
+        if args.html is not None:
+            depth = args.depth if args.depth is not None else (1 if args.collapse else None)
+            explorer = explore(output, params=module, view=args.view or ("backward" if args.backward else None),
+                               depth=depth, title=f"tinygrad_bn graph: {args.model}, "
+                                                  f"{'training' if args.train else 'evaluation'} mode")
+            written.append(explorer.save(args.html))
     except GraphvizNotFoundError as err:
         print(err, file=sys.stderr)
         return 1
+    for path in written:
+        print(f"wrote {path.resolve()}")
+    return 0
+
+
+def watch_command(args: argparse.Namespace, command: argparse.ArgumentParser) -> int:
+    """Write the page of a watched run (a folder without watch data is a usage error)."""
+    from .train.watch import WatchDataError
+    from .viz.watch_page import write_watch_page
+
+    try:
+        path = write_watch_page(args.directory, args.output)
+    except WatchDataError as err:
+        command.error(str(err))
     print(f"wrote {path.resolve()}")
     return 0
 
@@ -111,7 +145,20 @@ def check_outputs(parser: CommandParser, args: argparse.Namespace) -> None:
         check_output(command, args.out, "--out")
     if args.command == "train" and args.checkpoint is not None:
         check_output(command, Path(args.checkpoint).parent, "--checkpoint")
+    if args.command == "train" and args.watch is not None:
+        check_output(command, args.watch, "--watch")
+    if args.command == "train" and args.watch_every is not None and args.watch is None:
+        command.error("--watch-every needs --watch DIR (the folder to record into)")
     if args.command == "graph":
+        if args.output is None and args.html is None:
+            command.error("the following arguments are required: -o/--output (or --html FILE)")
+        if args.html is None and (args.view is not None or args.depth is not None):
+            command.error("--view and --depth set up the explorer: give --html FILE too")
+        if args.output is not None:
+            check_output(command, Path(args.output).parent, "-o")
+        if args.html is not None:
+            check_output(command, Path(args.html).parent, "--html")
+    if args.command == "watch" and args.output is not None:
         check_output(command, Path(args.output).parent, "-o")
     if args.command == "search":
         check_output(command, Path(args.log).parent, "--log")
@@ -168,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             demo.run(args.out, **({"epochs": args.epochs} if args.epochs else {}), seed=args.seed)
         elif args.command == "graph":
             return graph_command(args)
+        elif args.command == "watch":
+            return watch_command(args, parser.commands["watch"])
         elif args.command in ("search", "search-report"):
             from .search.cli import report_command, search_command
 

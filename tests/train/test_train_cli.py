@@ -149,3 +149,34 @@ def test_resume_refuses_other_options_and_needs_a_checkpoint(tmp_path, capsys):
     assert "already trained 3 epochs" in capsys.readouterr().err
     assert main(["train", "--resume", "--out", str(tmp_path / "x")]) == 2
     assert "--resume needs --checkpoint" in capsys.readouterr().err
+
+
+def test_train_watch_records_every_epoch_and_the_watch_command_writes_its_page(tmp_path, capsys):
+    """--watch DIR records the histograms before training and after every epoch (and every --watch-every steps)
+    without changing the run; `watch DIR` writes the page; --resume keeps the records of the epochs done."""
+    base = ["train", "--dataset", "digits", "--hidden", "16,16", "--activation", "sigmoid", "--epochs", "2",
+            "--no-progress", "--dropout", "0.1"]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    watch = tmp_path / "watch"
+    assert main([*base, "--out", str(tmp_path / "watched"), "--watch", str(watch), "--watch-every", "10"]) == 0
+    out = capsys.readouterr().out
+    assert f"watching: {(watch / 'watch.json').resolve()}" in out
+    plain = json.loads((tmp_path / "plain" / "history.json").read_text())["history"]
+    watched = json.loads((tmp_path / "watched" / "history.json").read_text())["history"]
+    assert plain["train_loss"] == watched["train_loss"] and plain["dev_acc"] == watched["dev_acc"]
+    records = json.loads((watch / "watch.json").read_text())["records"]
+    steps = -(-1438 // 100)  # digits' training split, batches of 100
+    assert [(r["epoch"], r["step"]) for r in records] == [(0, None)] + [
+        (e, s) for e in (1, 2) for s in [*range(10, steps + 1, 10), None]]
+    assert main(["watch", str(watch), "-o", str(tmp_path / "page" / "w.html")]) == 0
+    assert capsys.readouterr().out == f"wrote {(tmp_path / 'page' / 'w.html').resolve()}\n"
+    page = (tmp_path / "page" / "w.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and '"format":"tinygrad_bn.watch"' in page
+    # a resumed run keeps the records of the epochs it does not redo
+    ckpt = tmp_path / "run.npz"
+    resumed = [*base[:8], "1", *base[9:], "--out", str(tmp_path / "r"), "--checkpoint", str(ckpt), "--watch",
+               str(tmp_path / "rw")]
+    assert main(resumed) == 0
+    assert main([*resumed[:8], "2", *resumed[9:], "--resume"]) == 0
+    records = json.loads((tmp_path / "rw" / "watch.json").read_text())["records"]
+    assert [r["epoch"] for r in records] == [0, 1, 2]

@@ -129,3 +129,60 @@ def no_dot_on_path(tmp_path, monkeypatch):
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     return empty
+
+
+# ---------------------------------------------------------------------- a real browser for the HTML pages
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser); skips without either."""
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """`open_page(path) -> page`: the file opened from disk, ready (its script ran); console errors and
+    uncaught exceptions are collected in `page.errors`."""
+    pages = []
+
+    def open_(path, width=1400, height=900):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.errors = []
+        page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture
+def not_blank():
+    """`not_blank(png) -> bool`: whether a screenshot shows something (many colours, not all one colour)."""
+    from io import BytesIO
+
+    image_module = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+
+    def check(png: bytes) -> bool:
+        image = image_module.open(BytesIO(png)).convert("RGB")
+        colours = image.getcolors(maxcolors=1 << 20)
+        most = max(count for count, _ in colours)
+        return len(colours) > 20 and most < 0.97 * image.width * image.height
+
+    return check

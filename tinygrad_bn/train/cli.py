@@ -3,7 +3,8 @@ write the history (JSON) and the learning curves (PNG) to the output folder.
 
 With `--checkpoint PATH` the whole state is saved after every epoch; `--resume` continues a killed run
 from it and ends with the same history as an uninterrupted run. The options that define the run are
-saved beside the checkpoint (PATH.options.json), so resuming with different ones is refused.
+saved beside the checkpoint (PATH.options.json), so resuming with different ones is refused. `--watch DIR`
+records per-layer histograms of activations and gradients for `python -m tinygrad_bn watch DIR`.
 """
 from __future__ import annotations
 
@@ -63,12 +64,18 @@ def add_arguments(train: argparse.ArgumentParser) -> argparse.ArgumentParser:
                        help="save the whole training state here (.npz) after every epoch")
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint if it exists (same options; --epochs may grow)")
+    train.add_argument("--watch", default=None, metavar="DIR",
+                       help="record per-layer histograms of activations and gradients into DIR/watch.json after "
+                            "every epoch; `python -m tinygrad_bn watch DIR` shows them")
+    train.add_argument("--watch-every", type=positive_int, default=None, metavar="STEPS",
+                       help="with --watch, record every STEPS steps too")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     return train
 
 
 # options that do not change what a run computes: a run may be resumed with other values for them
-NOT_DEFINING = ("out", "checkpoint", "resume", "no_progress", "epochs", "data_dir", "download")
+NOT_DEFINING = ("out", "checkpoint", "resume", "no_progress", "epochs", "data_dir", "download", "watch",
+                "watch_every")
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,6 +177,16 @@ def train_command(args: argparse.Namespace) -> int:
           f"{'with' if args.batchnorm else 'without'} batch norm, {args.optimizer} lr {args.lr}")
     if start:
         print(f"resuming from {args.checkpoint} after epoch {start}")
+    callbacks: list[Any] = []  # after the table's row of each epoch
+    step_callbacks: list[Any] = []
+    if args.watch is not None:  # histograms of the first training batch, before training and after each epoch
+        from .watch import Watcher
+
+        watcher = Watcher.for_fit(args.watch, model, F.cross_entropy, train_loader, every=args.watch_every,
+                                  resume=args.resume and start > 0)
+        callbacks.append(watcher)
+        step_callbacks.append(watcher.on_step)
+        print(f"watching: {watcher.path.resolve()} (see it with `python -m tinygrad_bn watch {args.watch}`)")
     print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test loss':>9} {'test acc':>8} {'seconds':>7}")
 
     def report(epoch: int, h: History) -> None:
@@ -179,8 +196,8 @@ def train_command(args: argparse.Namespace) -> int:
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the divergence check says more
             history = fit(model, F.cross_entropy, optimizer, train_loader, args.epochs, dev_loader=dev_loader,
-                          callbacks=[report], progress=not args.no_progress, checkpoint=args.checkpoint,
-                          resume=args.resume)
+                          callbacks=[report, *callbacks], step_callbacks=step_callbacks, progress=not args.no_progress,
+                          checkpoint=args.checkpoint, resume=args.resume)
     except TrainingDivergedError as err:
         print(f"train: {err}", file=sys.stderr)
         return 1

@@ -1,9 +1,11 @@
 """Pictures of computation graphs: `draw_graph` builds a Graphviz Digraph, `render` writes it to a file.
 
 Needs the `graphviz` Python package (`pip install 'tinygrad_bn[viz]'`); rendering SVG/PNG/PDF also
-needs Graphviz's `dot` program, while `.dot`/`.gv` output needs nothing more.
+needs Graphviz's `dot` program, while `.dot`/`.gv` output needs nothing more. `explore` builds an interactive
+page of a graph (values, gradients, collapsible modules; laid out by `dot`), shown inline in Jupyter.
 """
+from .explore import Explorer, explore
 from .graph import STYLES, draw_graph, trace
 from .render import render
 
-__all__ = ["draw_graph", "render", "trace", "STYLES"]
+__all__ = ["draw_graph", "render", "trace", "explore", "Explorer", "STYLES"]

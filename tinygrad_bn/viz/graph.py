@@ -382,22 +382,30 @@ class _Builder:
             branch["nodes"].append(t)
         counter = iter(range(1_000_000))
 
-        def emit(target: Any, branch: dict) -> None:
+        def emit(target: Any, branch: dict, path: tuple) -> None:
             for t in branch["nodes"]:
                 self.node(target, t)
             for child in sorted(branch["children"].values(), key=lambda c: c["last"]):
                 with target.subgraph(name=f"cluster_{next(counter)}") as sub:
                     sub.attr(label=self._module_label(child["module"]), style="rounded,dashed", color="#8a7fb0",
-                             fontcolor="#5a4a8a", fontsize="11")
-                    emit(sub, child)
+                             fontcolor="#5a4a8a", fontsize="11", **self.cluster_attrs(path + (child["module"],)))
+                    emit(sub, child, path + (child["module"],))
 
-        emit(self.graph, tree)
+        emit(self.graph, tree, ())
         for t in nodes:
             if t._ctx is not None:
                 operands = _operand_labels(t._ctx)
                 for i, p in enumerate(t._ctx.parents):
                     extra = {"headlabel": operands[i], **_OPERAND_STYLE} if operands else {}
-                    self.graph.edge(self.ids[id(p)], self.ids[id(t)], **extra)
+                    self.graph.edge(self.ids[id(p)], self.ids[id(t)], **{**extra, **self.edge_attrs(p, t, i)})
+
+    def cluster_attrs(self, path: tuple) -> dict[str, str]:
+        """Extra Graphviz attributes of the cluster of the modules `path` (outermost first); none here."""
+        return {}
+
+    def edge_attrs(self, parent: Tensor, t: Tensor, index: int) -> dict[str, str]:
+        """Extra Graphviz attributes of the edge from input `index` (`parent`) to the op output `t`; none here."""
+        return {}
 
     def collapsed(self, nodes: list[Tensor]) -> None:
         """One node per module (the children of the outermost module called); edges carry shapes.

@@ -1,43 +1,53 @@
 #!/usr/bin/env python3
-"""One whole training step, tinygrad_bn against hand-written numpy and PyTorch CPU eager, in one run.
+"""One whole training step: hand-written numpy, PyTorch eager, tinygrad_bn eager and compiled, in one run.
 
-The step: an MLP 784 -> [100] x5 -> 10 with BatchNorm1d before each ReLU, batch 100, float32, softmax
-cross-entropy, plain SGD (lr 0.01): forward, loss, backward, update, and BN's running statistics.
+The step: an MLP 784 -> [W] x5 -> 10 with BatchNorm1d before each ReLU, float32, softmax cross-entropy,
+plain SGD (lr 0.01): forward, loss, backward, update, and BN's running statistics; for W in {100, 300}
+and batch in {32, 100, 1000}.
 
-- numpy:       the same network written by hand in the style of the source material's MultiLayerNetExtend
-               (Affine, BatchNorm and ReLU layers with forward/backward methods; BN with its closed-form
-               backward), no graph, no framework;
-- tinygrad_bn: `nn.MLP(..., batchnorm=True)`, `F.cross_entropy`, `loss.backward()`, `optim.SGD.step()`;
-- torch:       the same stack of torch.nn layers and torch.optim.SGD (skipped without torch).
+- numpy:        the same network written by hand in the style of the source material's MultiLayerNetExtend
+                (Affine, BatchNorm and ReLU layers; BN with its closed-form backward), no graph;
+- torch:        the same stack of torch.nn layers and torch.optim.SGD (skipped without torch);
+- eager:        tinygrad_bn's `TrainStep` (nn.MLP(..., batchnorm=True), F.cross_entropy, SGD);
+- compiled:     the same step through `tinygrad_bn.jit` (captured, then replayed as planned numpy calls);
+- matmul floor: the step's 17 matrix products alone, with the same shapes (what no implementation avoids).
 
-All three start from the same weights; before timing, one step of each must give the same loss and the
-same updated parameters (relative error below 1e-4), else the script exits with status 1. Timing is
-interleaved and single-threaded, as in bench_engine.py (whose helpers it uses). Targets from the issue:
-tinygrad_bn within 1.5x of the hand-written numpy step, and faster than PyTorch eager.
+All start from the same weights; before timing, one step of each must give the same loss and the same
+updated parameters (relative error below 1e-4), else the script exits with status 1. Timing: single-
+threaded BLAS, the implementations sampled in turn, each sample long enough to last ~20 ms; the ratio
+of each implementation to numpy is taken per round (paired), and the table reports the median of those
+ratios (the machines are shared and noisy: paired ratios cancel the drift a round shares). Also: peak
+memory per step (tracemalloc, which numpy reports to) and the compiled step's capture time.
 
-    python3 benchmarks/bench_train.py [--repeat 15] [--json out.json]
+    python3 benchmarks/bench_train.py [--widths 100,300] [--batches 32,100,1000] [--repeat 11] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from bench_engine import environment, fmt_time, time_interleaved  # noqa: E402  (sets single-threaded BLAS)
+from bench_engine import calibrate, environment, fmt_time  # noqa: E402  (sets single-threaded BLAS)
 
-SIZES = [784, 100, 100, 100, 100, 100, 10]
-BATCH, LR, EPS, MOMENTUM = 100, 0.01, 1e-5, 0.1
+LR, EPS, MOMENTUM = 0.01, 1e-5, 0.1
 
 
-def initial_weights(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def sizes_for(width: int) -> list[int]:
+    return [784] + [width] * 5 + [10]
+
+
+def initial_weights(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """He-initialized weights in PyTorch's layout (out, in), zero biases."""
     rng = np.random.default_rng(seed)
     return [((rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32), np.zeros(o, np.float32))
-            for i, o in zip(SIZES[:-1], SIZES[1:])]
+            for i, o in zip(sizes[:-1], sizes[1:])]
 
 
 class NumpyNet:
@@ -46,7 +56,7 @@ class NumpyNet:
     def __init__(self, weights: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.W = [w.T.copy() for w, _ in weights]  # (in, out), as the source material lays them out
         self.b = [b.copy() for _, b in weights]
-        hidden = SIZES[1:-1]
+        hidden = [w.shape[0] for w, _ in weights[:-1]]
         self.gamma = [np.ones(n, np.float32) for n in hidden]
         self.beta = [np.zeros(n, np.float32) for n in hidden]
         self.running_mean = [np.zeros(n, np.float32) for n in hidden]
@@ -95,34 +105,37 @@ class NumpyNet:
         return float(loss)
 
 
-def tinygrad_step_fn(weights, x, t):
-    from tinygrad_bn import Tensor, nn, optim
+def tinygrad_step_fn(weights, x, t, compiled: bool = False):
+    from tinygrad_bn import Tensor, jit, nn, optim
     from tinygrad_bn.nn import functional as F
+    from tinygrad_bn.train import TrainStep
 
-    model = nn.MLP(SIZES[0], SIZES[1:-1], SIZES[-1], batchnorm=True)
+    sizes = [weights[0][0].shape[1]] + [w.shape[0] for w, _ in weights]
+    model = nn.MLP(sizes[0], sizes[1:-1], sizes[-1], batchnorm=True)
     model.load_state_dict({f"{3 * k}.{name}": value for k, (w, b) in enumerate(weights)
                            for name, value in (("weight", w), ("bias", b))}, strict=False)
     opt = optim.SGD(model.parameters(), lr=LR)
+    train_step = TrainStep(model, F.cross_entropy, opt)
+    if compiled:
+        train_step = jit(train_step)
     xt, tt = Tensor(x), Tensor(t)
 
     def step() -> float:
-        loss = F.cross_entropy(model(xt), tt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
+        loss, _ = train_step(xt, tt)
+        return float(loss.data)
 
-    return step, model
+    return step, model, train_step
 
 
 def torch_step_fn(weights, x, t):
     import torch
 
     torch.set_num_threads(1)
+    sizes = [weights[0][0].shape[1]] + [w.shape[0] for w, _ in weights]
     layers = []
-    for k, (i, o) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(i, o))
-        if k < len(SIZES) - 2:
+        if k < len(sizes) - 2:
             layers += [torch.nn.BatchNorm1d(o, eps=EPS, momentum=MOMENTUM), torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers)
     with torch.no_grad():
@@ -153,14 +166,16 @@ def check_agreement(weights, x, t) -> list[str]:
     reference = NumpyNet(weights)
     ref_loss = reference.step(x, t)
     ref_first, ref_last = reference.W[0].T, reference.W[-1].T
-    step, model = tinygrad_step_fn(weights, x, t)
-    loss = step()
-    params = dict(model.named_parameters())
-    for label, got in (("loss", abs(loss - ref_loss) / abs(ref_loss)),
-                       ("first weight", rel(params["0.weight"].numpy(), ref_first)),
-                       ("last weight", rel(params[f"{3 * (len(SIZES) - 2)}.weight"].numpy(), ref_last))):
-        if got > 1e-4:
-            problems.append(f"tinygrad_bn vs numpy: {label} differs by {got:.2e}")
+    for compiled in (False, True):
+        step, model, _ = tinygrad_step_fn(weights, x, t, compiled)
+        loss = step()
+        params = dict(model.named_parameters())
+        name = "compiled" if compiled else "eager"
+        for label, got in (("loss", abs(loss - ref_loss) / abs(ref_loss)),
+                           ("first weight", rel(params["0.weight"].numpy(), ref_first)),
+                           ("last weight", rel(params[f"{3 * (len(weights) - 1)}.weight"].numpy(), ref_last))):
+            if got > 1e-4:
+                problems.append(f"tinygrad_bn {name} vs numpy: {label} differs by {got:.2e}")
     try:
         tstep, tmodel = torch_step_fn(weights, x, t)
     except ImportError:
@@ -173,40 +188,120 @@ def check_agreement(weights, x, t) -> list[str]:
     return problems
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--json", default=None, help="write the numbers to this JSON file")
-    args = parser.parse_args(argv)
+def matmul_floor_fn(weights, x):
+    """The step's matrix products alone: the forward's, and the backward's for the weights and the inputs."""
+    ws = [w.T.copy() for w, _ in weights]
+    acts = [x]
+    for w in ws:
+        acts.append(np.ones((len(x), w.shape[1]), np.float32))
+    grads = [np.ones_like(a) for a in acts[1:]]
+
+    def run() -> None:
+        for k, w in enumerate(ws):
+            acts[k] @ w
+        for k in reversed(range(len(ws))):
+            acts[k].T @ grads[k]
+            if k:
+                grads[k] @ ws[k].T
+
+    return run
+
+
+def peak_bytes(fn) -> int:
+    """Peak memory allocated during one call (numpy reports its buffers to tracemalloc)."""
+    fn()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def paired_ratios(fns: dict, repeat: int, reference: str = "numpy") -> dict[str, dict[str, float]]:
+    """Per round, each implementation's time per call; the median over rounds of time / reference time."""
+    numbers = {name: calibrate(fn) for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / numbers[name])
+    out = {}
+    for name, times in samples.items():
+        ratios = [a / b for a, b in zip(times, samples[reference])]
+        out[name] = {"median": statistics.median(times), "min": min(times),
+                     "ratio": statistics.median(ratios)}
+    return out
+
+
+def bench_config(width: int, batch: int, repeat: int) -> dict:
+    sizes = sizes_for(width)
     rng = np.random.default_rng(1)
-    x = rng.random((BATCH, SIZES[0]), dtype=np.float32)
-    t = rng.integers(0, SIZES[-1], BATCH)
-    weights = initial_weights()
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    t = rng.integers(0, sizes[-1], batch)
+    weights = initial_weights(sizes)
     problems = check_agreement(weights, x, t)
     if problems:
-        print("the implementations disagree, not timing:\n  " + "\n  ".join(problems))
-        return 1
+        return {"width": width, "batch": batch, "problems": problems}
     numpy_net = NumpyNet(weights)
-    fns = {"numpy": lambda: numpy_net.step(x, t), "tinygrad_bn": tinygrad_step_fn(weights, x, t)[0]}
+    eager = tinygrad_step_fn(weights, x, t)[0]
+    compiled_step, _, compiled = tinygrad_step_fn(weights, x, t, compiled=True)
+    tick = time.perf_counter()
+    for _ in range(3):  # two captures, then the first replay
+        compiled_step()
+    capture = compiled.capture_seconds
+    first_replay = time.perf_counter() - tick - capture
+    fns = {"numpy": lambda: numpy_net.step(x, t), "eager": eager, "compiled": compiled_step,
+           "matmul floor": matmul_floor_fn(weights, x)}
     try:
         fns["torch"] = torch_step_fn(weights, x, t)[0]
     except ImportError:
         pass
-    timing = time_interleaved(fns, args.repeat)
-    tg, np_t, torch_t = timing["tinygrad_bn"]["min"], timing["numpy"]["min"], timing.get("torch", {}).get("min")
-    print("training step: MLP 784-[100]x5-10, BatchNorm1d + ReLU, batch 100, float32, SGD, cross-entropy")
-    print(f"{'numpy (by hand)':>16} {'tinygrad_bn':>12} {'torch':>10} {'tg/np':>7} {'tg/torch':>9}  targets")
-    ratio_np = tg / np_t
-    ratio_torch = tg / torch_t if torch_t else None
-    verdict = f"tg/np<=1.5 {'ok' if ratio_np <= 1.5 else 'MISS'}"
-    if ratio_torch is not None:
-        verdict += f", faster than torch {'ok' if ratio_torch < 1 else 'MISS'}"
-    print(f"{fmt_time(np_t):>16} {fmt_time(tg):>12} {fmt_time(torch_t):>10} {ratio_np:>7.2f} "
-          f"{ratio_torch if ratio_torch is None else f'{ratio_torch:.2f}':>9}  {verdict}")
+    timing = paired_ratios(fns, repeat)
+    memory = {name: peak_bytes(fns[name]) for name in ("numpy", "eager", "compiled")}
+    program = compiled.stats()["programs"][0]
+    return {"width": width, "batch": batch, "timing": timing, "peak_bytes": memory,
+            "capture_seconds": capture, "first_replay_seconds": first_replay, "program": program}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--widths", default="100,300")
+    parser.add_argument("--batches", default="32,100,1000")
+    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--json", default=None, help="write every number to this JSON file")
+    args = parser.parse_args(argv)
+    rows = []
+    print("training step: MLP 784-[W]x5-10, BatchNorm1d + ReLU, float32, SGD, cross-entropy; "
+          "ratios: median of paired time ratios to the hand-written numpy step")
+    header = (f"{'W':>4} {'batch':>5} {'numpy':>9} {'torch':>6} {'eager':>6} {'compiled':>8} {'floor':>6} "
+              f"{'comp/torch':>10} {'comp/floor':>10} {'capture':>8} {'MB eager':>8} {'MB comp':>7}")
+    print(header)
+    failed = False
+    for width in (int(w) for w in args.widths.split(",")):
+        for batch in (int(b) for b in args.batches.split(",")):
+            row = bench_config(width, batch, args.repeat)
+            rows.append(row)
+            if "problems" in row:
+                failed = True
+                print(f"{width:>4} {batch:>5}  the implementations disagree:\n  " + "\n  ".join(row["problems"]))
+                continue
+            tm = row["timing"]
+            torch_ratio = tm["torch"]["ratio"] if "torch" in tm else None
+            comp = tm["compiled"]["ratio"]
+            print(f"{width:>4} {batch:>5} {fmt_time(tm['numpy']['median']):>9} "
+                  f"{'-' if torch_ratio is None else f'{torch_ratio:.2f}':>6} {tm['eager']['ratio']:>6.2f} "
+                  f"{comp:>8.2f} {tm['matmul floor']['ratio']:>6.2f} "
+                  f"{'-' if torch_ratio is None else f'{comp / torch_ratio:.2f}':>10} "
+                  f"{comp / tm['matmul floor']['ratio']:>10.2f} {row['capture_seconds'] * 1e3:>6.0f}ms "
+                  f"{row['peak_bytes']['eager'] / 2**20:>8.2f} {row['peak_bytes']['compiled'] / 2**20:>7.2f}",
+                  flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"timing": timing, "ratio_numpy": ratio_np, "ratio_torch": ratio_torch,
-                                               "environment": environment()}, indent=2))
-    return 0
+        Path(args.json).write_text(json.dumps({"rows": rows, "environment": environment()}, indent=2))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

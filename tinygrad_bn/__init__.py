@@ -7,7 +7,8 @@ import importlib
 from typing import Any
 
 from . import nn, optim
-from .autograd import OpError, enable_grad, grad, is_grad_enabled, no_grad
+from .autograd import OpError, TrainingDivergedError, enable_grad, grad, is_grad_enabled, no_grad
+from .compiler import JitError, jit
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
@@ -15,13 +16,13 @@ from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
 __all__ = [
     "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "concatenate", "stack", "where", "maximum", "minimum", "manual_seed", "save", "load", "OpError",
-    "nn", "optim",
+    "nn", "optim", "jit", "JitError", "TrainingDivergedError",
 ]
 __version__ = "0.1.0"
 
 # Subpackages reachable as attributes after `import tinygrad_bn`, as `torch.nn` is after `import torch`:
 # nn and optim are imported above; the others load on first use, so importing the package stays fast.
-_LAZY = ("data", "train", "search", "experiments", "viz", "testing", "func", "compile")
+_LAZY = ("data", "train", "search", "experiments", "viz", "testing", "func", "compiler")
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ records the gradient computation as a graph that can be differentiated again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,10 +25,15 @@ class _State:
     grad_enabled: bool = True
     scope: Any = None  # set by nn.Module.__call__ so that graph drawings can group ops by module
     trace: bool = False  # set by viz.trace(): record ops even when no input requires grad
+    tracer: Any = None  # set by the compiler while it captures a step (compiler/tape.py's Tracer)
 
 
 STATE = _State()
-_Tensor: Any = None  # the Tensor class, bound by tensor.py (which imports this module)
+
+
+def _is_tensor(value: Any) -> bool:
+    """True for a Tensor (or subclass): every Tensor class carries `_result_class`, the class of op outputs."""
+    return hasattr(type(value), "_result_class")
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -79,13 +85,60 @@ def check_finite(tensor: Tensor, what: str | Callable[[], str]) -> None:
     running statistics and the training step on the loss, so a NaN never reaches saved state. `what` may
     be a function, called only on failure, when building the name costs time on every step.
     """
+    tracer = STATE.tracer
+    if tracer is not None:  # a compiled step makes the same check at every replay
+        tracer.record_check("check_finite", _all_finite, [tensor], TrainingDivergedError,
+                            _divergence_message(what() if callable(what) else what))
     if not np.isfinite(tensor.data).all():
-        if callable(what):
-            what = what()
-        raise TrainingDivergedError(
-            f"training diverged: {what} is not finite. Try a smaller learning rate, batch normalization, "
-            "or a different initialization."
-        )
+        raise TrainingDivergedError(_divergence_message(what() if callable(what) else what))
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    return bool(np.isfinite(array).all())
+
+
+def _divergence_message(what: str) -> str:
+    return (f"training diverged: {what} is not finite. Try a smaller learning rate, batch normalization, "
+            "or a different initialization.")
+
+
+def update_in_place(name: str, kernel: Callable[..., None], target: Tensor, *inputs: Tensor, **params: Any) -> None:
+    """Update the persistent tensor `target` (a buffer such as BN's running mean) with a numpy kernel:
+    `kernel(target.data, *[t.data for t in inputs], **params)` writes into `target.data`.
+
+    The one way to change a tensor outside the graph inside a step; a compiled step records it and makes
+    the same update at every replay (a raw numpy write would be missed, and is refused at capture).
+    """
+    tracer = STATE.tracer
+    if tracer is not None:
+        tracer.record_inplace(name, kernel, target, list(inputs), params)
+    kernel(target.data, *[t.data for t in inputs], **params)
+
+
+def replayed(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for a method that changes state outside the graph (an optimizer's `step`, `zero_grad`).
+
+    Run eagerly, nothing changes. While a compiled step is captured, the call is recorded (not its
+    insides) and made again at every replay, so it reads its hyperparameters (a scheduled learning rate)
+    and its state (moments, step counts) afresh each time. The object may list the tensors the method
+    writes in `replay_writes()`; other writes to persistent tensors during capture are refused.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tracer = STATE.tracer
+        if tracer is None:
+            return method(self, *args, **kwargs)
+        writes = self.replay_writes() if hasattr(self, "replay_writes") else ()
+        tracer.record_call(f"{type(self).__name__}.{method.__name__}",
+                           functools.partial(method, self, *args, **kwargs), writes)
+        STATE.tracer = None  # its insides run eagerly, unrecorded
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            STATE.tracer = tracer
+
+    return wrapper
 
 
 def op_error(message: str) -> ValueError:
@@ -105,12 +158,20 @@ class Function:
     saves_values = True  # backward reads stored values: a released graph cannot be walked again
     saves_output = False  # backward uses the output tensor (kept as a weak reference, no cycle)
     released = False
+    # What the compiler (compiler/plan.py) needs, declared with the op so eager and compiled runs share code:
+    ufunc: Any = None  # the op is this numpy ufunc: forward is ufunc(*arrays); compiled, ufunc(..., out=buffer)
+    writes_out = False  # forward(..., out=buffer) writes its result into a given buffer (reductions, matmul)
+    is_view = False  # forward returns a view of its first input (reshape, transpose, ...): made once, compiled
+    random = False  # forward draws random numbers: run at every replay, never folded away
+    differentiable = True  # False for comparisons, masks and indices: outputs never require grad
     parents: tuple
     needs: tuple
     scope: Any
     output: Any
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        if self.ufunc is not None:
+            return self.ufunc(*arrays)
         raise NotImplementedError
 
     def backward(self, grad: Tensor) -> Sequence[Tensor | None]:
@@ -128,16 +189,21 @@ class Function:
             shapes = ", ".join(f"{t.shape} {t.dtype}" for t in inputs)
             kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(err, k))  # a plain class
             raise kind(f"{cls.__name__.lower()}: {err} (inputs: {shapes})") from None
-        out = object.__new__(_Tensor)
+        if type(data) is not np.ndarray:  # numpy returns scalars for 0-d results: keep one array type
+            data = np.asarray(data)
+        out = object.__new__(inputs[0]._result_class)
         out.data = data
         out.grad = None
         out._retains_grad = False
         out.name = None
-        if STATE.grad_enabled:
+        if STATE.tracer is not None:
+            STATE.tracer.record_op(fn, inputs, params, out)
+        if STATE.grad_enabled and cls.differentiable:
             needs = tuple([t._requires_grad for t in inputs])
             if True in needs or STATE.trace:
                 fn.parents = inputs
                 fn.needs = needs
+                fn.params = params
                 fn.scope = STATE.scope
                 if cls.saves_output:
                     fn.output = weakref.ref(out)
@@ -150,9 +216,9 @@ class Function:
 
     def release(self) -> None:
         """Drop what forward stored for backward (after a backward without retain_graph)."""
-        parents, needs, scope = self.parents, self.needs, self.scope
+        parents, needs, params, scope = self.parents, self.needs, self.params, self.scope
         self.__dict__.clear()
-        self.parents, self.needs, self.scope, self.released = parents, needs, scope, True
+        self.parents, self.needs, self.params, self.scope, self.released = parents, needs, params, scope, True
 
     @property
     def name(self) -> str:
@@ -283,14 +349,16 @@ def backpropagate(
 
 def _accumulate(tensor: Tensor, grad: Tensor, create_graph: bool) -> None:
     """Add `grad` into `tensor.grad` (PyTorch's accumulation across backward calls)."""
+    if STATE.tracer is not None and not create_graph:
+        STATE.tracer.record_grad(tensor, grad, accumulate=tensor.grad is not None)
     if tensor.grad is None:
         if not create_graph:  # own, writable memory: broadcast views are read-only, and grads may be shared
-            grad = _Tensor._wrap(np.array(grad.data))
+            grad = grad._result_class._wrap(np.array(grad.data))
         tensor.grad = grad
     elif create_graph:
         tensor.grad = tensor.grad + grad
     else:
-        tensor.grad = _Tensor._wrap(np.asarray(tensor.grad.data + grad.data))
+        tensor.grad = grad._result_class._wrap(np.asarray(tensor.grad.data + grad.data))
 
 
 def _as_tuple(x: Any) -> tuple:
@@ -312,7 +380,7 @@ def grad(
     """
     outs, ins = _as_tuple(outputs), _as_tuple(inputs)
     for i, t in enumerate(ins):
-        if not isinstance(t, _Tensor) or not t.requires_grad:
+        if not _is_tensor(t) or not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad, so it has no gradient to compute")
     seeds = _seeds(outs, grad_outputs, "grad")
     if retain_graph is None:
@@ -337,7 +405,7 @@ def _seeds(outs: tuple, grad_outputs: Any, where: str) -> list:
         raise ValueError(f"{where}: got {len(given)} grad_outputs for {len(outs)} outputs")
     seeds = []
     for out, g in zip(outs, given):
-        if not isinstance(out, _Tensor) or not out.requires_grad:
+        if not _is_tensor(out) or not out.requires_grad:
             raise RuntimeError(
                 f"{where}: the output does not require grad (no input of it has requires_grad=True, "
                 "or it was computed under no_grad)"
@@ -349,11 +417,11 @@ def _seeds(outs: tuple, grad_outputs: Any, where: str) -> list:
                     "for a single-element output. Pass gradient= (a tensor of the output's shape), "
                     "or reduce the output first, e.g. out.sum().backward()"
                 )
-            g = _Tensor._wrap(np.ones(out.shape, dtype=out.dtype))
+            g = out._result_class._wrap(np.ones(out.shape, dtype=out.dtype))
         else:
-            g = g if isinstance(g, _Tensor) else _Tensor(np.asarray(g, dtype=out.dtype))
+            g = g if _is_tensor(g) else out._result_class._wrap(np.array(g, dtype=out.dtype))
             if g.dtype != out.dtype:  # gradients have their tensor's dtype (float32 stays float32)
-                g = _Tensor(g.data.astype(out.dtype))
+                g = out._result_class._wrap(g.data.astype(out.dtype))
             if g.shape != out.shape:
                 raise ValueError(f"{where}: gradient has shape {g.shape} but the output has shape {out.shape}")
         seeds.append(g)

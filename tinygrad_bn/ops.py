@@ -3,6 +3,12 @@
 Adding an op means adding one class here and one method (or function) in tensor.py that calls
 `OpClass.apply(...)`. Backward returns one gradient per input; the engine sums broadcast gradients back
 to each input's shape, so binary ops simply return the full-shape gradient.
+
+Each class also declares what the compiler needs (see autograd.Function): `ufunc` for an op that is one
+numpy ufunc, `writes_out` for a forward that can write into a given buffer, `is_view` for a forward that
+returns a view, `random` for one that draws random numbers. Forward stores no arrays for backward: what
+backward needs it computes with ops from the inputs and the output, so a captured tape holds every
+value a replay must recompute.
 """
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import autograd
-from .autograd import Function, op_error, sum_to_shape
+from .autograd import STATE, Function, op_error, sum_to_shape
+from .random import default_generator
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -22,18 +28,24 @@ Grads = Sequence["Tensor | None"]  # one gradient (or None) per input, in input 
 AxisArg = int | tuple | None  # what reductions accept for `axis`
 
 
-def constant(value: Any, dtype: Any) -> Tensor:
-    """A Tensor holding a fixed value (not differentiated), e.g. the zero of a `where` branch."""
-    return autograd._Tensor(np.asarray(value, dtype=dtype))
+def constant(value: Any, like: Tensor, dtype: Any = None) -> Tensor:
+    """A Tensor holding a fixed value (not differentiated) of `like`'s dtype, e.g. the zero of a `where`."""
+    return like._result_class._wrap(np.asarray(value, dtype=like.dtype if dtype is None else dtype))
+
+
+def _out(result: Any, out: np.ndarray | None) -> np.ndarray:
+    """`result` as the op's output array: itself, or copied into the given buffer."""
+    if out is None:
+        return np.asarray(result)
+    np.copyto(out, result)
+    return out
 
 # ----------------------------------------------------------------------------- elementwise, binary
 
 
 class Add(Function):
     saves_values = False
-
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a + b
+    ufunc = np.add
 
     def backward(self, g: Tensor) -> Grads:
         return g, g
@@ -41,9 +53,7 @@ class Add(Function):
 
 class Sub(Function):
     saves_values = False
-
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a - b
+    ufunc = np.subtract
 
     def backward(self, g: Tensor) -> Grads:
         if not self.needs[1]:
@@ -52,8 +62,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a * b
+    ufunc = np.multiply
 
     def backward(self, g: Tensor) -> Grads:
         a, b = self.parents
@@ -64,9 +73,7 @@ class Mul(Function):
 
 class Div(Function):
     saves_output = True
-
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a / b
+    ufunc = np.true_divide
 
     def backward(self, g: Tensor) -> Grads:
         _, b = self.parents
@@ -82,70 +89,86 @@ class Div(Function):
 
 class Pow(Function):
     saves_output = True
-
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a**b
+    ufunc = np.power
 
     def backward(self, g: Tensor) -> Grads:
         a, b = self.parents
         ga = gb = None
         if self.needs[0]:
-            exponent = b - 1  # b * a**(b-1); at a == b == 0 use a**0, so that 0**-1 = inf never meets b = 0
-            if not np.all(b.data):  # look at the base only when some exponent is 0 (rare: x**2 skips this)
-                singular = (np.asarray(a.data) == 0) & (np.asarray(b.data) == 0)
-                if singular.any():
-                    exponent = Where.apply(exponent, constant(0, b.dtype), condition=~singular)
-            ga = g * b * a**exponent
+            # At a == b == 0 the derivative is b * a**0 = b (not b * 0**-1 = nan): select g * b there. Look at
+            # the data only when some exponent is 0 (x**2 skips this); a compiled step always selects, since
+            # its replays must not depend on this call's data. Elsewhere the values are the same either way.
+            if _data_dependent() or not np.all(b.data):
+                with np.errstate(divide="ignore", invalid="ignore"):  # 0**-1 where the selection replaces it
+                    ga = g * b * a ** (b - 1)
+                singular = (a == 0).logical_and(b == 0)
+                if _data_dependent() or singular.data.any():
+                    ga = Where.apply(singular, g * b, ga)
+            else:
+                ga = g * b * a ** (b - 1)
         if self.needs[1]:  # out * log(a); PyTorch's 0 where a == 0 and b >= 0 (0**b is flat there, not -inf/nan)
             base = a
-            flat = (np.asarray(a.data) == 0) & (np.asarray(b.data) >= 0)
-            if flat.any():  # log(1) = 0 there, and no gradient reaches a through a branch not taken
-                base = Where.apply(a, constant(1, a.dtype), condition=~flat)
+            flat = (a == 0).logical_and(b >= 0)
+            if _data_dependent() or flat.data.any():  # log(1) = 0 there; no gradient reaches a through it
+                base = Where.apply(flat, constant(1, a), a)
             gb = g * self.output() * base.log()
         return ga, gb
+
+
+def _data_dependent() -> bool:
+    """True while a compiled step is captured: backward must not branch on this call's values then."""
+    return STATE.tracer is not None
 
 
 class Maximum(Function):
     """Elementwise maximum; at ties the gradient is split evenly between the two inputs."""
 
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        self.share_a = (a > b) + 0.5 * (a == b)
-        return np.maximum(a, b)
+    ufunc = np.maximum
 
     def backward(self, g: Tensor) -> Grads:
-        share_a = self.share_a.astype(g.dtype, copy=False)
+        share_a = TieShare.apply(*self.parents, sense=1)
         return g * share_a, g * (1 - share_a)
 
 
 class Minimum(Function):
     """Elementwise minimum; at ties the gradient is split evenly between the two inputs."""
 
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        self.share_a = (a < b) + 0.5 * (a == b)
-        return np.minimum(a, b)
+    ufunc = np.minimum
 
     def backward(self, g: Tensor) -> Grads:
-        share_a = self.share_a.astype(g.dtype, copy=False)
+        share_a = TieShare.apply(*self.parents, sense=-1)
         return g * share_a, g * (1 - share_a)
 
 
-class Where(Function):
-    """`condition ? a : b` with a fixed boolean condition (not differentiated)."""
+class TieShare(Function):
+    """The share of a maximum's (sense 1) or minimum's (sense -1) gradient that goes to `a`: 1 where `a`
+    wins, 0.5 at ties, 0 where `b` wins, in the inputs' dtype. Not differentiable (piecewise constant)."""
 
-    def forward(self, a: np.ndarray, b: np.ndarray, condition: np.ndarray) -> np.ndarray:
-        self.condition = condition
+    differentiable = False
+
+    def forward(self, a: np.ndarray, b: np.ndarray, sense: int) -> np.ndarray:
+        wins = (a > b) if sense > 0 else (a < b)
+        return (wins + 0.5 * (a == b)).astype(np.result_type(a, b))
+
+
+class Where(Function):
+    """`condition ? a : b`; the boolean condition is an input that is not differentiated."""
+
+    def forward(self, condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(condition, a, b)
 
     def backward(self, g: Tensor) -> Grads:
-        zero = constant(0, g.dtype)
-        c = self.condition
-        return Where.apply(g, zero, condition=c), Where.apply(zero, g, condition=c)
+        zero = constant(0, g)
+        c = self.parents[0]
+        return None, Where.apply(c, g, zero), Where.apply(c, zero, g)
 
 
 class MatMul(Function):
     """numpy's matmul: 1-D operands are promoted to a row/column and the added axis removed again."""
 
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    writes_out = True
+
+    def forward(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if a.ndim == 0 or b.ndim == 0:
             raise op_error(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
@@ -154,7 +177,7 @@ class MatMul(Function):
                 f"({a.shape[-1]} columns against {b.shape[-2 if b.ndim > 1 else 0]} rows)"
             )
         try:
-            return a @ b
+            return np.matmul(a, b, out=out)
         except ValueError:
             raise op_error(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
 
@@ -181,14 +204,19 @@ class Linear(Function):
     its backward is still Tensor operations (gradients of gradients work).
     """
 
-    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    writes_out = True
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                out: np.ndarray | None = None) -> np.ndarray:
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
             raise op_error(f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but the "
                            f"weight expects {w.shape[-1]} (weight shape {w.shape}, (out_features, in_features))")
-        out = x @ w.T
+        if b is not None and np.result_type(x, w) != np.result_type(x, w, b):  # the bias promotes: no buffer
+            return _out((x @ w.T) + b, out)
+        product = np.matmul(x, w.T, out=out if out is None or out.dtype == np.result_type(x, w) else None)
         if b is not None:
-            out = out + b if out.dtype != b.dtype else out.__iadd__(b)  # in place unless dtypes promote
-        return out
+            np.add(product, b, out=product)  # in place: one pass, no second array
+        return product if out is None or product is out else _out(product, out)
 
     def backward(self, g: Tensor) -> Grads:
         x, w = self.parents[0], self.parents[1]
@@ -208,9 +236,7 @@ class Linear(Function):
 
 class Neg(Function):
     saves_values = False
-
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        return -a
+    ufunc = np.negative
 
     def backward(self, g: Tensor) -> Grads:
         return (-g,)
@@ -218,17 +244,14 @@ class Neg(Function):
 
 class Exp(Function):
     saves_output = True
-
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        return np.exp(a)
+    ufunc = np.exp
 
     def backward(self, g: Tensor) -> Grads:
         return (g * self.output(),)
 
 
 class Log(Function):
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        return np.log(a)
+    ufunc = np.log
 
     def backward(self, g: Tensor) -> Grads:
         return (g / self.parents[0],)
@@ -236,9 +259,7 @@ class Log(Function):
 
 class Sqrt(Function):
     saves_output = True
-
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        return np.sqrt(a)
+    ufunc = np.sqrt
 
     def backward(self, g: Tensor) -> Grads:
         return (g / (self.output() * 2),)
@@ -247,29 +268,52 @@ class Sqrt(Function):
 class Abs(Function):
     """|x|; the gradient at 0 is 0, as in PyTorch."""
 
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        self.sign = np.sign(a)
-        return np.abs(a)
+    ufunc = np.absolute
 
     def backward(self, g: Tensor) -> Grads:
-        return (g * self.sign,)
+        return (g * Sign.apply(self.parents[0]),)
+
+
+class Sign(Function):
+    """-1, 0 or 1 (numpy's sign); its gradient is zero wherever it exists."""
+
+    ufunc = np.sign
+    differentiable = False
 
 
 class Relu(Function):
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        self.mask = a > 0
-        return np.maximum(a, 0)
+    writes_out = True
+
+    def forward(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.maximum(a, 0, out=out)
 
     def backward(self, g: Tensor) -> Grads:
-        return (g * self.mask,)
+        return (ReluGrad.apply(g, self.parents[0]),)
+
+
+class ReluGrad(Function):
+    """g where x > 0, else 0: ReLU's backward as one op, multiplying by the boolean mask directly (no float
+    copy of it). Linear in g, so its own backward is ReluGrad again (x's gradient is zero a.e.)."""
+
+    writes_out = True
+
+    def forward(self, g: np.ndarray, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.multiply(g, x > 0, out=out)
+
+    def backward(self, gg: Tensor) -> Grads:
+        return ReluGrad.apply(gg, self.parents[1]), None
 
 
 class Sigmoid(Function):
     saves_output = True
+    writes_out = True
 
-    def forward(self, a: np.ndarray) -> np.ndarray:
+    def forward(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         with np.errstate(over="ignore"):  # exp(-a) overflows to inf for a < -88 (float32): 1 / inf = 0
-            return 1 / (1 + np.exp(-a))
+            out = np.asarray(np.negative(a, out=out))  # 0-d: an array, not a scalar
+            np.exp(out, out=out)
+            np.add(out, 1, out=out)
+            return np.true_divide(1, out, out=out)
 
     def backward(self, g: Tensor) -> Grads:
         return (SigmoidGrad.apply(g, self.output()),)
@@ -278,8 +322,12 @@ class Sigmoid(Function):
 class SigmoidGrad(Function):
     """g * s * (1 - s) from sigmoid's output s: one op instead of three (its backward is Tensor ops)."""
 
-    def forward(self, g: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return g * (s * (1 - s))
+    writes_out = True
+
+    def forward(self, g: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.asarray(np.subtract(1, s, out=out))  # 0-d: an array, not a scalar
+        np.multiply(s, out, out=out)
+        return np.multiply(g, out, out=out)
 
     def backward(self, gg: Tensor) -> Grads:
         g, s = self.parents
@@ -288,9 +336,7 @@ class SigmoidGrad(Function):
 
 class Tanh(Function):
     saves_output = True
-
-    def forward(self, a: np.ndarray) -> np.ndarray:
-        return np.tanh(a)
+    ufunc = np.tanh
 
     def backward(self, g: Tensor) -> Grads:
         return (TanhGrad.apply(g, self.output()),)
@@ -299,8 +345,12 @@ class Tanh(Function):
 class TanhGrad(Function):
     """g * (1 - t * t) from tanh's output t: one op instead of three (its backward is Tensor ops)."""
 
-    def forward(self, g: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return g * (1 - t * t)
+    writes_out = True
+
+    def forward(self, g: np.ndarray, t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.asarray(np.multiply(t, t, out=out))  # 0-d: an array, not a scalar
+        np.subtract(1, out, out=out)
+        return np.multiply(g, out, out=out)
 
     def backward(self, gg: Tensor) -> Grads:
         g, t = self.parents
@@ -310,23 +360,87 @@ class TanhGrad(Function):
 class Clip(Function):
     """Clamp into [low, high]; the gradient passes where low <= x <= high, as in PyTorch."""
 
-    def forward(self, a: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-        self.inside = (a >= (-np.inf if low is None else low)) & (a <= (np.inf if high is None else high))
-        return np.clip(a, low, high)
+    writes_out = True
+
+    def forward(self, a: np.ndarray, low: float | None, high: float | None,
+                out: np.ndarray | None = None) -> np.ndarray:
+        return np.clip(a, low, high, out=out)
 
     def backward(self, g: Tensor) -> Grads:
-        return (g * self.inside,)
+        low, high = self.params["low"], self.params["high"]
+        return (ClipGrad.apply(g, self.parents[0], low=low, high=high),)
+
+
+class ClipGrad(Function):
+    """g where low <= x <= high, else 0: Clip's backward; linear in g, so its backward is ClipGrad again."""
+
+    def forward(self, g: np.ndarray, x: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+        inside = (x >= (-np.inf if low is None else low)) & (x <= (np.inf if high is None else high))
+        return g * inside
+
+    def backward(self, gg: Tensor) -> Grads:
+        return ClipGrad.apply(gg, self.parents[1], **self.params), None
 
 
 class Cast(Function):
-    saves_values = False
+    """A floating tensor converted to another floating dtype (the gradient converts back)."""
 
-    def forward(self, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    saves_values = False
+    writes_out = True
+
+    def forward(self, a: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
         self.in_dtype = a.dtype
-        return a.astype(dtype)
+        return a.astype(dtype) if out is None else _out(a, out)
 
     def backward(self, g: Tensor) -> Grads:
         return (g.astype(self.in_dtype),)
+
+
+class Convert(Function):
+    """A conversion to an integer or boolean dtype (labels, masks, counts): not differentiable."""
+
+    differentiable = False
+    writes_out = True
+
+    def forward(self, a: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+        return a.astype(dtype) if out is None else _out(a, out)
+
+
+def _comparison(name: str, ufunc: np.ufunc, doc: str) -> type:
+    return type(name, (Function,), {"ufunc": ufunc, "differentiable": False, "__doc__": doc})
+
+
+Less = _comparison("Less", np.less, "a < b, elementwise (a boolean tensor, not differentiable).")
+LessEqual = _comparison("LessEqual", np.less_equal, "a <= b, elementwise (not differentiable).")
+Greater = _comparison("Greater", np.greater, "a > b, elementwise (not differentiable).")
+GreaterEqual = _comparison("GreaterEqual", np.greater_equal, "a >= b, elementwise (not differentiable).")
+Equal = _comparison("Equal", np.equal, "a == b, elementwise (not differentiable).")
+NotEqual = _comparison("NotEqual", np.not_equal, "a != b, elementwise (not differentiable).")
+LogicalAnd = _comparison("LogicalAnd", np.logical_and, "a and b, elementwise (not differentiable).")
+LogicalOr = _comparison("LogicalOr", np.logical_or, "a or b, elementwise (not differentiable).")
+LogicalNot = _comparison("LogicalNot", np.logical_not, "not a, elementwise (not differentiable).")
+
+
+class ArgExtreme(Function):
+    """The index of the largest (sense 1) or smallest (sense -1) value along an axis: not differentiable."""
+
+    differentiable = False
+
+    def forward(self, a: np.ndarray, axis: int | None, sense: int) -> np.ndarray:
+        return np.asarray(a.argmax(axis=axis) if sense > 0 else a.argmin(axis=axis))
+
+
+class DropoutMask(Function):
+    """The scaled keep-mask of inverted dropout for an input like `x`: 1/(1-p) with probability 1-p, else 0,
+    in x's dtype. Draws from `rng`, or from the project's generator at call time (so a compiled step draws
+    fresh masks at every replay, exactly as eager calls would, and `manual_seed` is respected)."""
+
+    differentiable = False
+    random = True
+
+    def forward(self, x: np.ndarray, p: float, rng: np.random.Generator | None) -> np.ndarray:
+        keep = (rng or default_generator()).random(x.shape) >= p
+        return (keep / (1.0 - p)).astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------- reductions
@@ -366,11 +480,12 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 
 class Sum(Function):
     saves_values = False
+    writes_out = True
 
-    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
+    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "sum")
         self.in_shape = a.shape
-        return np.asarray(a.sum(axis=self.axes, keepdims=keepdims))
+        return np.asarray(a.sum(axis=self.axes, keepdims=keepdims, out=out))
 
     def backward(self, g: Tensor) -> Grads:
         if g.ndim:  # a full reduction's scalar broadcasts as it is; otherwise put the summed axes back
@@ -383,16 +498,20 @@ class Mean(Function):
     (0, 3) tensor: shape (0,)); a mean over zero values (axis 0 there) is an OpError, not a silent NaN."""
 
     saves_values = False
+    writes_out = True
 
-    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
+    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "mean")
         self.in_shape = a.shape
         self.count = math.prod([a.shape[i] for i in self.axes])
         if self.count == 0 and math.prod([n for i, n in enumerate(a.shape) if i not in self.axes]):
             raise op_error(f"mean: axes {self.axes} of the input of shape {a.shape} hold no values to average; "
                            "the mean of nothing is undefined (numpy would give NaN)")
-        total = np.add.reduce(a, axis=self.axes, keepdims=keepdims)  # np.mean's work, without its overhead
-        return np.asarray(total / self.count, dtype=total.dtype if a.dtype.kind == "f" else None)
+        if a.dtype.kind != "f":  # integers: numpy's float64 mean
+            return _out(np.add.reduce(a, axis=self.axes, keepdims=keepdims) / self.count, out)
+        total = np.add.reduce(a, axis=self.axes, keepdims=keepdims, out=out)  # np.mean's work, less overhead
+        total = np.asarray(total)
+        return np.true_divide(total, self.count, out=total)
 
     def backward(self, g: Tensor) -> Grads:
         if g.ndim:  # as in Sum.backward
@@ -408,20 +527,31 @@ class _Extreme(Function):
     """
 
     reduce = staticmethod(np.max)
+    saves_output = True
+    writes_out = True
 
-    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool) -> np.ndarray:
+    def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, type(self).__name__.lower())
         if a.size == 0 and any(a.shape[i] == 0 for i in self.axes):
             raise op_error(f"{type(self).__name__.lower()}: axes {self.axes} of the input of shape {a.shape} "
                            "include one of length 0, which has no extreme value")
-        kept = self.reduce(a, axis=self.axes, keepdims=True)
-        hits = a == kept
-        self.share = hits / hits.sum(axis=self.axes, keepdims=True)
-        self.kept_shape = kept.shape
-        return kept if keepdims else kept.reshape([n for i, n in enumerate(a.shape) if i not in self.axes])
+        self.kept_shape = tuple(1 if i in self.axes else n for i, n in enumerate(a.shape))
+        return np.asarray(self.reduce(a, axis=self.axes, keepdims=keepdims, out=out))
 
     def backward(self, g: Tensor) -> Grads:
-        return (g.reshape(self.kept_shape) * self.share.astype(g.dtype, copy=False),)
+        share = ExtremeShare.apply(self.parents[0], self.output().reshape(self.kept_shape), axes=self.axes)
+        return (g.reshape(self.kept_shape) * share,)
+
+
+class ExtremeShare(Function):
+    """Where `a` equals its extreme `kept` (kept dims), 1 / (number of ties), else 0, in a's dtype: how a
+    max/min shares its gradient. Not differentiable (piecewise constant)."""
+
+    differentiable = False
+
+    def forward(self, a: np.ndarray, kept: np.ndarray, axes: tuple) -> np.ndarray:
+        hits = a == kept
+        return (hits / hits.sum(axis=axes, keepdims=True)).astype(a.dtype)
 
 
 class Max(_Extreme):
@@ -437,6 +567,7 @@ class Min(_Extreme):
 
 class Reshape(Function):
     saves_values = False
+    is_view = True
 
     def forward(self, a: np.ndarray, shape: tuple) -> np.ndarray:
         self.in_shape = a.shape
@@ -452,6 +583,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     saves_values = False
+    is_view = True
 
     def forward(self, a: np.ndarray, axes: tuple | None) -> np.ndarray:
         if axes is not None and sorted(int(x) % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
@@ -468,6 +600,7 @@ class Transpose(Function):
 
 class BroadcastTo(Function):
     saves_values = False
+    is_view = True
 
     def forward(self, a: np.ndarray, shape: tuple) -> np.ndarray:
         self.in_shape = a.shape
@@ -493,12 +626,18 @@ def _is_advanced(index: Any) -> bool:
 
 
 class GetItem(Function):
+    """a[index]: basic indexing is a view (compiled: made once); advanced indexing copies."""
+
     saves_values = False
+    is_view = True  # the compiler checks that the result shares memory with `a`, else treats it as a copy
 
     def forward(self, a: np.ndarray, index: Any) -> np.ndarray:
         self.index = index
         self.in_shape = a.shape
-        return a[index]  # Function.apply adds the op name and the shape to numpy's IndexError
+        result = a[index]  # Function.apply adds the op name and the shape to numpy's IndexError
+        if type(result) is not np.ndarray:  # a single element: index with `...` too, for a 0-d view
+            result = a[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+        return result
 
     def backward(self, g: Tensor) -> Grads:
         return (IndexAdd.apply(g, index=self.index, shape=self.in_shape),)
@@ -508,10 +647,14 @@ class IndexAdd(Function):
     """The adjoint of indexing: a zero tensor of `shape` with `g` added at `index` (repeats add up)."""
 
     saves_values = False
+    writes_out = True
 
-    def forward(self, g: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
+    def forward(self, g: np.ndarray, index: Any, shape: tuple, out: np.ndarray | None = None) -> np.ndarray:
         self.index = index
-        out = np.zeros(shape, dtype=g.dtype)
+        if out is None:
+            out = np.zeros(shape, dtype=g.dtype)
+        else:
+            out.fill(0)
         if _is_advanced(index):
             np.add.at(out, index, g)
         else:
@@ -524,8 +667,9 @@ class IndexAdd(Function):
 
 class Concatenate(Function):
     saves_values = False
+    writes_out = True
 
-    def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
+    def forward(self, *arrays: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
         if not arrays:
             raise op_error("concatenate: needs at least one tensor")
         ndim = arrays[0].ndim
@@ -535,11 +679,11 @@ class Concatenate(Function):
             raise op_error(f"concatenate: axis {axis} is out of range for tensors with {ndim} dimensions")
         self.axis = axis % ndim
         try:
-            out = np.concatenate(arrays, axis=axis)
+            out = np.concatenate(arrays, axis=axis, out=out)
         except ValueError:
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise op_error(f"concatenate: shapes {shapes} do not match outside axis {axis}") from None
-        self.bounds = np.cumsum([0] + [a.shape[self.axis] for a in arrays])
+        self.bounds = [int(b) for b in np.cumsum([0] + [a.shape[self.axis] for a in arrays])]
         return out
 
     def backward(self, g: Tensor) -> Grads:

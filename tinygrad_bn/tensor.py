@@ -131,8 +131,8 @@ class Tensor:
         arr = np.asarray(other)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"cannot combine a Tensor with {type(other).__name__} of dtype {arr.dtype}")
-        if dtype.kind in _FLOAT_KINDS and arr.dtype.kind in "biuf":
-            arr = arr.astype(dtype, copy=False)
+        if dtype.kind in _FLOAT_KINDS and arr.dtype != dtype:  # converted by an op, so a compiled step sees it
+            return ops.Cast.apply(Tensor._wrap(arr), dtype=dtype)
         return Tensor._wrap(arr)
 
     # ------------------------------------------------------------------ attributes and helpers
@@ -164,12 +164,16 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The values as a numpy array (shares memory with the tensor)."""
+        if autograd.STATE.tracer is not None:
+            autograd.STATE.tracer.value_read("Tensor.numpy()")
         return np.asarray(self.data)
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, this one has shape {self.shape}")
+        if autograd.STATE.tracer is not None:
+            autograd.STATE.tracer.value_read("Tensor.item() (or float(), int())")
         return self.data.item()
 
     def detach(self) -> Tensor:
@@ -219,6 +223,8 @@ class Tensor:
         if self.data.size != 1:
             raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
                              "only one-element tensors can be used as conditions")
+        if autograd.STATE.tracer is not None:
+            autograd.STATE.tracer.value_read("A Python `if` on a tensor (bool())")
         return bool(self.data)
 
     def __float__(self) -> float:
@@ -290,27 +296,42 @@ class Tensor:
         return self @ other
 
     # ------------------------------------------------------------------ comparisons (not differentiable)
-    def _compare(self, other: Any, fn) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(np.asarray(fn(self.data, other)))
+    def _compare(self, other: Any, op: type) -> Tensor:
+        try:
+            other = self._lift(other, "compare")
+        except OverflowError:  # uint8 == 300: numpy compares with the exact value
+            other = Tensor._wrap(np.asarray(other))
+        return op.apply(self, other)
 
     def __lt__(self, other: Any) -> Tensor:
-        return self._compare(other, np.less)
+        return self._compare(other, ops.Less)
 
     def __le__(self, other: Any) -> Tensor:
-        return self._compare(other, np.less_equal)
+        return self._compare(other, ops.LessEqual)
 
     def __gt__(self, other: Any) -> Tensor:
-        return self._compare(other, np.greater)
+        return self._compare(other, ops.Greater)
 
     def __ge__(self, other: Any) -> Tensor:
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, ops.GreaterEqual)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._compare(other, np.equal)
+        return self._compare(other, ops.Equal)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return self._compare(other, np.not_equal)
+        return self._compare(other, ops.NotEqual)
+
+    def logical_and(self, other: Any) -> Tensor:
+        """Elementwise `and` of truth values (a boolean tensor)."""
+        return ops.LogicalAnd.apply(self, self._lift(other, "compare"))
+
+    def logical_or(self, other: Any) -> Tensor:
+        """Elementwise `or` of truth values (a boolean tensor)."""
+        return ops.LogicalOr.apply(self, self._lift(other, "compare"))
+
+    def logical_not(self) -> Tensor:
+        """Elementwise `not` (a boolean tensor)."""
+        return ops.LogicalNot.apply(self)
 
     # ------------------------------------------------------------------ elementwise functions
     def exp(self) -> Tensor:
@@ -352,8 +373,8 @@ class Tensor:
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
             return self
-        if dtype.kind not in _FLOAT_KINDS:  # integer/boolean results are not differentiable: not recorded
-            return Tensor._wrap(self.data.astype(dtype))
+        if dtype.kind not in _FLOAT_KINDS:  # integer/boolean results are not differentiable
+            return ops.Convert.apply(self, dtype=dtype)
         return ops.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
@@ -396,10 +417,11 @@ class Tensor:
 
     def argmax(self, axis: int | None = None) -> Tensor:
         """Index of the largest value (an integer tensor, not differentiable)."""
-        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis)))
+        return ops.ArgExtreme.apply(self, axis=axis, sense=1)
 
     def argmin(self, axis: int | None = None) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis)))
+        """Index of the smallest value (an integer tensor, not differentiable)."""
+        return ops.ArgExtreme.apply(self, axis=axis, sense=-1)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> Tensor:
@@ -500,9 +522,12 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise `a if condition else b`; the condition is not differentiated."""
-    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    if isinstance(condition, Tensor):
+        cond = condition if condition.dtype == np.bool_ else condition.astype(np.bool_)
+    else:
+        cond = Tensor._wrap(np.asarray(condition, dtype=bool))
     a, b = _pair(a, b)
-    return ops.Where.apply(a, b, condition=cond)
+    return ops.Where.apply(cond, a, b)
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -523,4 +548,4 @@ def minimum(a: Any, b: Any) -> Tensor:
     return ops.Minimum.apply(a, b)
 
 
-autograd._Tensor = Tensor
+Tensor._result_class = Tensor  # the class of op outputs (a Parameter's results are plain Tensors)

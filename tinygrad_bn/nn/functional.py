@@ -5,13 +5,13 @@ gradients (of any order) from autodiff through the operations they are written w
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .. import ops
-from ..autograd import STATE, check_finite, no_grad, op_error
-from ..random import default_generator
+from ..autograd import STATE, OpError, check_finite, op_error, update_in_place
 from ..tensor import Tensor
 from .module import scope_name
 
@@ -58,8 +58,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
         raise ValueError(f"dropout: probability p must be in [0, 1), got {p}")
     if not training or p == 0.0:
         return x
-    keep = (rng or default_generator()).random(x.shape) >= p
-    return x * (keep / (1.0 - p)).astype(x.dtype)
+    return x * ops.DropoutMask.apply(x, p=p, rng=rng)  # a random op: compiled steps draw afresh each replay
 
 
 # ----------------------------------------------------------------------------- normalization
@@ -76,7 +75,7 @@ def batch_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     training: bool = False,
-    momentum: float = 0.1,
+    momentum: float | Tensor = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
     """Batch normalization over (N, C), (N, C, L) or (N, C, H, W) input, statistics per channel C.
@@ -115,9 +114,14 @@ def batch_norm(
             # a NaN or inf input would stay in the running statistics for good: stop training instead.
             # var is finite only if mean is (a non-finite mean makes every centered value non-finite)
             check_finite(var, _statistics_owner)
-            with no_grad():
-                _blend(running_mean, mean.data.reshape(channels), momentum)
-                _blend(running_var, var.data.reshape(channels) * (count / (count - 1)), momentum)
+            if isinstance(momentum, Tensor):  # the batch counter: a cumulative average, momentum 1/(count+1)
+                update_in_place("batch_norm.running_mean", _blend_cumulative, running_mean, mean, momentum)
+                update_in_place("batch_norm.running_var", _blend_cumulative, running_var, var, momentum,
+                                correction=count / (count - 1))
+            else:
+                update_in_place("batch_norm.running_mean", _blend, running_mean, mean, momentum=momentum)
+                update_in_place("batch_norm.running_var", _blend, running_var, var, momentum=momentum,
+                                correction=count / (count - 1))
     else:
         if running_mean is None:
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
@@ -137,9 +141,23 @@ def _statistics_owner() -> str:
     return f"the batch mean or variance of {owner or 'batch_norm'}"
 
 
-def _blend(running: Tensor, batch_value: np.ndarray, momentum: float) -> None:
-    """running <- (1 - momentum) * running + momentum * batch_value, in place, keeping running's dtype."""
-    running.data[...] = (1.0 - momentum) * running.data + momentum * batch_value
+def _blend(running: np.ndarray, batch: np.ndarray, momentum: float, correction: float | None = None) -> None:
+    """running <- (1 - momentum) * running + momentum * batch (times the unbiasing `correction` for the
+    variance), in place, keeping running's dtype: the running statistics' update, as a numpy kernel."""
+    value = batch.reshape(running.shape)
+    if correction is not None:
+        value = value * correction
+    running[...] = (1.0 - momentum) * running + momentum * value
+
+
+def _blend_cumulative(running: np.ndarray, batch: np.ndarray, counter: np.ndarray,
+                      correction: float | None = None) -> None:
+    """`_blend` with momentum 1 / (batches so far + 1): the cumulative average (BN's momentum=None)."""
+    _blend(running, batch, 1.0 / (float(counter) + 1.0), correction)
+
+
+def _labels_in_range(labels: np.ndarray, classes: int) -> bool:
+    return labels.size == 0 or bool(labels.min() >= 0 and labels.max() < classes)
 
 
 def layer_norm(
@@ -189,6 +207,10 @@ def _labels(target: Any, n: int, classes: int, op: str) -> np.ndarray:
         raise op_error(f"{op}: class labels must be integers, got dtype {labels.dtype}")
     if labels.shape != (n,):
         raise op_error(f"{op}: expected {n} class labels of shape ({n},), got shape {labels.shape}")
+    if STATE.tracer is not None:  # a compiled step checks every replay's labels too
+        STATE.tracer.record_check("labels in range", partial(_labels_in_range, classes=classes),
+                                  [Tensor._wrap(labels)], OpError,
+                                  f"{op}: a class label is out of range for {classes} classes")
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         bad = labels[(labels < 0) | (labels >= classes)][0]
         raise op_error(f"{op}: class label {bad} is out of range for {classes} classes")
@@ -230,7 +252,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         raise op_error(
             f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {t.shape}"
         )
-    probs = target if isinstance(target, Tensor) else Tensor._wrap(t.astype(logits.dtype, copy=False))
+    probs = (target if isinstance(target, Tensor) else Tensor._wrap(t)).astype(logits.dtype)
     return _reduce(-(probs * log_probs).sum(axis=1), reduction, "cross_entropy")
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..autograd import update_in_place
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -117,7 +118,7 @@ class _BatchNorm(Module):
         momentum = self.momentum
         tracking = self.training and self.track_running_stats
         if tracking and momentum is None:  # cumulative moving average: the mean of all batch statistics so far
-            momentum = 1.0 / (float(self.num_batches_tracked.data) + 1.0)
+            momentum = self.num_batches_tracked  # batch_norm reads the count when it updates (1 / (count + 1))
         use_batch_stats = self.training or not self.track_running_stats
         out = F.batch_norm(
             x,
@@ -126,7 +127,7 @@ class _BatchNorm(Module):
             self.weight, self.bias, training=use_batch_stats, momentum=momentum, eps=self.eps,
         )
         if tracking:  # counted only once batch_norm accepted the batch, so a failed call changes nothing
-            self.num_batches_tracked.data[...] += 1
+            update_in_place("BatchNorm.num_batches_tracked", _increment, self.num_batches_tracked)
         return out
 
     def extra_repr(self) -> str:
@@ -210,3 +211,8 @@ class MLP(Sequential):
                 layers.append(Dropout(dropout))
         super().__init__(*layers)
         self.sizes, self.activation = sizes, activation
+
+
+def _increment(counter: np.ndarray) -> None:
+    """counter += 1, in place (BN's num_batches_tracked)."""
+    counter += 1

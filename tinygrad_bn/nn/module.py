@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import STATE
+from ..autograd import STATE, replayed
 from ..tensor import Tensor
 
 
@@ -120,6 +120,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if STATE.tracer is not None:  # a compiled step's guard: replayed only while this mode holds
+            STATE.tracer.record_module(self)
         previous = STATE.scope
         STATE.scope = (self, previous)  # a linked chain of enclosing modules, innermost first
         try:
@@ -186,7 +188,9 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
+    @replayed
     def zero_grad(self) -> None:
+        """Forget every parameter's gradient (a compiled step repeats this at each replay)."""
         for p in self.parameters():
             p.grad = None
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import replayed
 from ..tensor import Tensor
 
 
@@ -44,14 +45,20 @@ class Optimizer:
             self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # by id(param)
 
+    @replayed
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (set to None, as PyTorch does by default)."""
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
 
+    @replayed
     def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+        """Update every parameter that has a gradient, in place.
+
+        Inside a compiled step (tinygrad_bn.jit) this call is recorded and made again at every replay, so
+        the learning rate is read afresh (schedulers work) and the state advances as in eager mode.
+        """
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -62,6 +69,10 @@ class Optimizer:
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
+
+    def replay_writes(self) -> list[Tensor]:
+        """The tensors `step` writes in place (a compiled step's record of what it changes)."""
+        return self._params()
 
     def _params(self) -> list[Tensor]:
         return [p for group in self.param_groups for p in group["params"]]

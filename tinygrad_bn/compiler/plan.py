@@ -1,0 +1,253 @@
+"""Lowering a captured tape into a replayable program of numpy calls writing into planned buffers.
+
+Passes, in order:
+1. classify: persistent leaves stay tensors read at replay; leaves made afresh each call become constants;
+2. fold: an op whose inputs are all constants is a constant (its captured value), unless it draws random
+   numbers;
+3. dead code: instructions whose results nothing uses are dropped (side effects, checks and random draws
+   always stay, so the generator advances exactly as in eager mode);
+4. buffers: each temporary gets a buffer from a pool keyed by shape and dtype, returned to the pool after
+   the value's last use (the last use of any view of it), so memory is reused as a compiler would; values
+   that outlive the replay (gradients, outputs) get buffers of their own;
+5. views (reshape, transpose, broadcast, basic indexing) of fixed buffers are made once, here;
+6. each instruction becomes one zero-argument callable: an op's ufunc or its forward writing into the
+   output buffer (`out=`), both declared on the op class in ops.py, so eager and compiled execution run
+   the same numpy code; ops without an `out=` form run their forward and copy into the buffer.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .tape import CONST, INPUT, LEAF, TEMP, Check, InPlace, JitError, Kernel, OpCall, PyCall, Ref, SetGrad, Tracer
+
+
+@dataclass
+class Program:
+    """What a replay runs: copy the inputs in, call `calls` in order, hand out `outputs`."""
+
+    calls: list[Callable[[], Any]]
+    input_buffers: list[np.ndarray]
+    leaves: list[tuple[Any, np.ndarray]]  # (tensor, the array the program was bound to)
+    outputs: dict[int, np.ndarray]  # slot -> array holding it after a replay
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _refs(value: Any) -> list[int]:
+    if isinstance(value, Ref):
+        return [value.index]
+    if isinstance(value, (tuple, list)):
+        return [i for v in value for i in _refs(v)]
+    return []
+
+
+def _bind(value: Any, arrays: dict[int, np.ndarray]) -> Any:
+    if isinstance(value, Ref):
+        return arrays[value.index]
+    if isinstance(value, tuple):
+        return tuple(_bind(v, arrays) for v in value)
+    if isinstance(value, list):
+        return [_bind(v, arrays) for v in value]
+    return value
+
+
+def reads(instruction: Any) -> list[int]:
+    """The slots an instruction reads."""
+    if isinstance(instruction, OpCall):
+        return instruction.inputs + [i for v in instruction.params.values() for i in _refs(v)]
+    if isinstance(instruction, Kernel):
+        return list(instruction.inputs)
+    if isinstance(instruction, InPlace):
+        return [instruction.target, *instruction.inputs]
+    if isinstance(instruction, (SetGrad,)):
+        return [instruction.slot]
+    if isinstance(instruction, Check):
+        return list(instruction.inputs)
+    return []
+
+
+def writes(instruction: Any) -> list[int]:
+    """The temporaries an instruction writes."""
+    if isinstance(instruction, OpCall):
+        return [instruction.output, *instruction.side.values()]
+    if isinstance(instruction, Kernel):
+        return [instruction.output]
+    return []
+
+
+def _is_view(instruction: Any, slots: list) -> bool:
+    """A view op whose captured output shares memory with its input (advanced indexing, or a reshape
+    that had to copy, is a copy: computed at every replay like any other op)."""
+    if not (isinstance(instruction, OpCall) and getattr(instruction.op, "is_view", False)):
+        return False
+    out, base = slots[instruction.output].value, slots[instruction.inputs[0]].value
+    return out.size > 0 and np.shares_memory(out, base)
+
+
+def _has_effect(instruction: Any) -> bool:
+    return not isinstance(instruction, (OpCall, Kernel)) or (
+        isinstance(instruction, OpCall) and getattr(instruction.op, "random", False))
+
+
+def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list[int]) -> Program:
+    """Plan and lower the tape of `tracer` (see the module docstring)."""
+    slots = tracer.slots
+    kind = {s.index: s.kind for s in slots}
+    for s in slots:  # 1. leaves made afresh by each call are constants
+        if s.kind == LEAF and s.index not in persistent:
+            kind[s.index] = CONST
+    const: dict[int, np.ndarray] = {s.index: s.value for s in slots if kind[s.index] == CONST}
+
+    program = list(tracer.program)
+    folded = 0
+    for ins in program:  # 2. constant folding: the captured value is the value (ops are deterministic)
+        if isinstance(ins, (OpCall, Kernel)) and not _has_effect(ins) and all(kind[i] == CONST for i in reads(ins)):
+            for w in writes(ins):
+                kind[w] = CONST
+                const[w] = np.array(slots[w].value, copy=True)
+            folded += 1
+    program = [ins for ins in program if not (isinstance(ins, (OpCall, Kernel)) and not _has_effect(ins)
+                                              and all(kind[w] == CONST for w in writes(ins)))]
+
+    # 3. dead code: walk backwards from effects and outputs
+    needed = set(outputs)
+    live = []
+    for ins in reversed(program):
+        if _has_effect(ins) or any(w in needed for w in writes(ins)):
+            live.append(ins)
+            needed.update(reads(ins))
+    live.reverse()
+    dropped = len(program) - len(live)
+
+    # 4. buffers: views alias their base; a base lives until its last view's last use
+    root = {s.index: s.index for s in slots}
+    views = {id(ins) for ins in live if _is_view(ins, slots)}
+    for ins in live:
+        if id(ins) in views:
+            root[ins.output] = root[ins.inputs[0]]
+    escaping = {root[i] for i in outputs}
+    for ins in live:
+        if isinstance(ins, SetGrad) and kind[ins.slot] == TEMP and not ins.accumulate:
+            escaping.add(root[ins.slot])
+    last_use: dict[int, int] = {}
+    for k, ins in enumerate(live):
+        for r in reads(ins):
+            last_use[root[r]] = k
+
+    arrays: dict[int, np.ndarray] = dict(const)
+    input_buffers = []
+    for index in inputs:
+        buffer = np.empty(slots[index].shape, slots[index].dtype)
+        arrays[index] = buffer
+        input_buffers.append(buffer)
+    leaves = []
+    for index in sorted(persistent):
+        tensor = slots[index].tensor
+        arrays[index] = tensor.data
+        leaves.append((tensor, tensor.data))
+
+    pool: dict[tuple, list[np.ndarray]] = {}
+    allocated = reused = 0
+    owner: dict[int, np.ndarray] = {}  # root slot -> its buffer
+
+    def take(index: int) -> np.ndarray:
+        nonlocal allocated, reused
+        slot = slots[index]
+        key = (slot.shape, slot.dtype.str)
+        if index not in escaping and pool.get(key):
+            reused += 1
+            buffer = pool[key].pop()
+        else:
+            allocated += 1
+            buffer = np.empty(slot.shape, slot.dtype)
+        owner[index] = buffer
+        return buffer
+
+    calls: list[Callable[[], Any]] = []
+    for k, ins in enumerate(live):
+        if isinstance(ins, OpCall):
+            ins_arrays = [arrays[i] for i in ins.inputs]
+            params = {name: _bind(v, arrays) for name, v in ins.params.items()}
+            if id(ins) in views:  # 5. resolved once, on the fixed base buffer
+                fn = object.__new__(ins.op)
+                view = arrays[ins.output] = ins.op.forward(fn, *ins_arrays, **params)
+                if not np.shares_memory(view, ins_arrays[0]):
+                    raise JitError(f"jit: {ins.op.__name__} copied at planning where it made a view at capture")
+            else:
+                out = arrays[ins.output] = take(ins.output)
+                side = {name: take(s) for name, s in ins.side.items()}
+                for name, s in ins.side.items():
+                    arrays[s] = side[name]
+                calls.append(_lower_op(ins.op, ins_arrays, params, out, side))
+        elif isinstance(ins, Kernel):
+            out = arrays[ins.output] = take(ins.output)
+            calls.append(partial(ins.fn, out, *[arrays[i] for i in ins.inputs], **ins.params))
+        elif isinstance(ins, InPlace):
+            calls.append(partial(ins.fn, arrays[ins.target], *[arrays[i] for i in ins.inputs], **ins.params))
+        elif isinstance(ins, SetGrad):
+            calls.append(_lower_grad(ins, arrays[ins.slot], kind[ins.slot] == TEMP and root[ins.slot] == ins.slot
+                                     and not ins.accumulate))
+        elif isinstance(ins, PyCall):
+            calls.append(ins.fn)
+        elif isinstance(ins, Check):
+            calls.append(partial(_check, ins.predicate, [arrays[i] for i in ins.inputs], ins.error, ins.message))
+        for r in set(reads(ins)) | set(writes(ins)):  # return buffers whose values are dead after this call
+            base = root[r]
+            if last_use.get(base, -1) <= k and base in owner and base not in escaping and kind[base] == TEMP:
+                buffer = owner.pop(base)
+                pool.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
+    stats = {"instructions": len(tracer.program), "replayed": len(calls), "folded": folded, "dead": dropped,
+             "buffers": allocated, "reused": reused,
+             "bytes": sum(b.nbytes for b in owner.values()) + sum(b.nbytes for bs in pool.values() for b in bs)}
+    return Program(calls, input_buffers, leaves, {i: arrays[i] for i in outputs}, stats)
+
+
+def _lower_op(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,
+              side: dict[str, np.ndarray]) -> Callable[[], Any]:
+    """One op as a call writing into `out`: its ufunc, its forward with `out=`, or its forward and a copy."""
+    ufunc = getattr(op, "ufunc", None)
+    if ufunc is not None and not params and not side:
+        return partial(ufunc, *inputs, out=out)
+    if getattr(op, "writes_out", False) and not side:
+        fn = object.__new__(op)
+        return partial(op.forward, fn, *inputs, out=out, **params)
+    return partial(_run_forward, op, inputs, params, out, side)
+
+
+def _run_forward(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,
+                 side: dict[str, np.ndarray]) -> None:
+    fn = object.__new__(op)
+    np.copyto(out, op.forward(fn, *inputs, **params))
+    for name, buffer in side.items():
+        np.copyto(buffer, getattr(fn, name))
+
+
+def _lower_grad(ins: SetGrad, array: np.ndarray, own_buffer: bool) -> Callable[[], None]:
+    tensor = ins.tensor
+    wrap = type(tensor)._result_class._wrap if hasattr(type(tensor), "_result_class") else type(tensor)._wrap
+    if ins.accumulate:
+        def accumulate() -> None:
+            tensor.grad = wrap(np.asarray(tensor.grad.data + array))
+        return accumulate
+    if own_buffer:  # a buffer of its own: handed out as it is (reused by the next replay, like PyTorch's .grad)
+        def store() -> None:
+            tensor.grad = wrap(array)
+        return store
+    copy = np.empty(array.shape, array.dtype)
+
+    def store_copy() -> None:
+        np.copyto(copy, array)
+        tensor.grad = wrap(copy)
+    return store_copy
+
+
+def _check(predicate: Callable, inputs: list[np.ndarray], error: type, message: str) -> None:
+    if not predicate(*inputs):
+        raise error(message)
+
+
+__all__ = ["Program", "build", "INPUT", "LEAF"]

@@ -11,12 +11,64 @@ import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .tensor import Tensor
+
+class Tensor(Protocol):
+    """What the engine's lower layers use of a tensor; tensor.Tensor provides it.
+
+    autograd.py and ops.py are written against this description instead of importing tensor.py, so the
+    engine's files import one way, bottom to top: autograd <- ops <- tensor.
+    """
+
+    data: np.ndarray
+    grad: Any
+    name: str | None
+    _requires_grad: bool
+    _retains_grad: bool
+    _ctx: Any
+    _result_class: Any
+
+    @property
+    def requires_grad(self) -> bool: ...
+    @property
+    def shape(self) -> tuple: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def T(self) -> Tensor: ...
+    @property
+    def mT(self) -> Tensor: ...
+    def reshape(self, *shape: Any) -> Tensor: ...
+    def transpose(self, *axes: Any) -> Tensor: ...
+    def broadcast_to(self, shape: Any) -> Tensor: ...
+    def unsqueeze(self, axis: int) -> Tensor: ...
+    def astype(self, dtype: Any) -> Tensor: ...
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor: ...
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor: ...
+    def log(self) -> Tensor: ...
+    def exp(self) -> Tensor: ...
+    def sqrt(self) -> Tensor: ...
+    def logical_and(self, other: Any) -> Tensor: ...
+    def __getitem__(self, index: Any) -> Tensor: ...
+    def __add__(self, other: Any) -> Tensor: ...
+    def __radd__(self, other: Any) -> Tensor: ...
+    def __sub__(self, other: Any) -> Tensor: ...
+    def __rsub__(self, other: Any) -> Tensor: ...
+    def __mul__(self, other: Any) -> Tensor: ...
+    def __rmul__(self, other: Any) -> Tensor: ...
+    def __truediv__(self, other: Any) -> Tensor: ...
+    def __pow__(self, other: Any) -> Tensor: ...
+    def __matmul__(self, other: Any) -> Tensor: ...
+    def __neg__(self) -> Tensor: ...
+    def __eq__(self, other: Any) -> Tensor: ...  # type: ignore[override]
+    def __ge__(self, other: Any) -> Tensor: ...
 
 
 class _State:
@@ -178,6 +230,12 @@ class Function:
         raise NotImplementedError
 
     @classmethod
+    def lower(cls, out: np.ndarray, *arrays: np.ndarray, **params: Any) -> list[Callable[[], Any]] | None:
+        """The compiler's fast form of forward: calls that write forward's result into `out` with the same
+        numpy operations, bound to fixed arrays (no Python method in between). None: use forward."""
+        return None
+
+    @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and, in grad mode, record this op for backward."""
         fn = object.__new__(cls)
@@ -263,12 +321,21 @@ class BackwardScope:
         self.fn = fn
 
 
+_SUM_PLANS: dict[tuple, tuple] = {}  # (gradient shape, operand shape) -> (stretched axes, leading axes)
+
+
 def sum_to_shape(grad: Tensor, shape: tuple) -> Tensor:
     """Sum a broadcast gradient back to `shape` (the shape of the operand it belongs to)."""
     if grad.shape == shape:
         return grad
-    lead = grad.ndim - len(shape)
-    stretched = tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1)
+    key = (grad.shape, shape)
+    plan = _SUM_PLANS.get(key)
+    if plan is None:  # the same few shape pairs recur every step: work the axes out once
+        lead = grad.ndim - len(shape)
+        plan = (tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1), lead)
+        if len(_SUM_PLANS) < 4096:
+            _SUM_PLANS[key] = plan
+    stretched, lead = plan
     if stretched:  # axes where the operand had length 1
         grad = grad.sum(axis=stretched, keepdims=True)
     if lead > 0:  # leading axes the operand did not have

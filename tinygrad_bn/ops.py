@@ -13,16 +13,14 @@ value a replay must recompute.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from .autograd import STATE, Function, op_error, sum_to_shape
+from .autograd import STATE, Function, Tensor, op_error, sum_to_shape
 from .random import default_generator
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
 
 Grads = Sequence["Tensor | None"]  # one gradient (or None) per input, in input order
 AxisArg = int | tuple | None  # what reductions accept for `axis`
@@ -168,6 +166,10 @@ class MatMul(Function):
 
     writes_out = True
 
+    @classmethod
+    def lower(cls, out: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[Callable[[], Any]]:
+        return [partial(np.matmul, a, b, out=out)]
+
     def forward(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if a.ndim == 0 or b.ndim == 0:
             raise op_error(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
@@ -205,6 +207,14 @@ class Linear(Function):
     """
 
     writes_out = True
+
+    @classmethod
+    def lower(cls, out: np.ndarray, x: np.ndarray, w: np.ndarray,
+              b: np.ndarray | None = None) -> list[Callable[[], Any]] | None:
+        if out.dtype != np.result_type(x, w):
+            return None
+        calls = [partial(np.matmul, x, w.T, out=out)]
+        return calls + [partial(np.add, out, b, out=out)] if b is not None else calls
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                 out: np.ndarray | None = None) -> np.ndarray:
@@ -284,6 +294,10 @@ class Sign(Function):
 class Relu(Function):
     writes_out = True
 
+    @classmethod
+    def lower(cls, out: np.ndarray, a: np.ndarray) -> list[Callable[[], Any]]:
+        return [partial(np.maximum, a, 0, out=out)]
+
     def forward(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.maximum(a, 0, out=out)
 
@@ -296,6 +310,11 @@ class ReluGrad(Function):
     copy of it). Linear in g, so its own backward is ReluGrad again (x's gradient is zero a.e.)."""
 
     writes_out = True
+
+    @classmethod
+    def lower(cls, out: np.ndarray, g: np.ndarray, x: np.ndarray) -> list[Callable[[], Any]]:
+        mask = np.empty(x.shape, bool)  # the boolean temporary of forward, allocated once
+        return [partial(np.greater, x, 0, out=mask), partial(np.multiply, g, mask, out=out)]
 
     def forward(self, g: np.ndarray, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.multiply(g, x > 0, out=out)
@@ -482,15 +501,19 @@ class Sum(Function):
     saves_values = False
     writes_out = True
 
+    @classmethod
+    def lower(cls, out: np.ndarray, a: np.ndarray, axis: AxisArg, keepdims: bool) -> list[Callable[[], Any]] | None:
+        if a.dtype.kind != "f":
+            return None
+        return [partial(np.add.reduce, a, axis=_normalize_axis(axis, a.ndim, "sum"), keepdims=keepdims, out=out)]
+
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "sum")
         self.in_shape = a.shape
         return np.asarray(a.sum(axis=self.axes, keepdims=keepdims, out=out))
 
     def backward(self, g: Tensor) -> Grads:
-        if g.ndim:  # a full reduction's scalar broadcasts as it is; otherwise put the summed axes back
-            g = g.reshape(_kept_shape(self.in_shape, self.axes))
-        return (g.broadcast_to(self.in_shape),)
+        return (Expand.apply(g, kept=_kept_shape(self.in_shape, self.axes), shape=self.in_shape),)
 
 
 class Mean(Function):
@@ -499,6 +522,15 @@ class Mean(Function):
 
     saves_values = False
     writes_out = True
+
+    @classmethod
+    def lower(cls, out: np.ndarray, a: np.ndarray, axis: AxisArg, keepdims: bool) -> list[Callable[[], Any]] | None:
+        if a.dtype.kind != "f":
+            return None
+        axes = _normalize_axis(axis, a.ndim, "mean")
+        count = math.prod([a.shape[i] for i in axes])
+        return [partial(np.add.reduce, a, axis=axes, keepdims=keepdims, out=out),
+                partial(np.true_divide, out, count, out=out)]
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "mean")
@@ -513,10 +545,25 @@ class Mean(Function):
         total = np.asarray(total)
         return np.true_divide(total, self.count, out=total)
 
-    def backward(self, g: Tensor) -> Grads:
-        if g.ndim:  # as in Sum.backward
-            g = g.reshape(_kept_shape(self.in_shape, self.axes))
-        return ((g * (1.0 / max(self.count, 1))).broadcast_to(self.in_shape),)  # count 0: g is empty
+    def backward(self, g: Tensor) -> Grads:  # count 0: g is empty
+        return (Expand.apply(g * (1.0 / max(self.count, 1)), kept=_kept_shape(self.in_shape, self.axes),
+                             shape=self.in_shape),)
+
+
+class Expand(Function):
+    """A reduction's result spread back over the reduced axes: reshape to `kept` (the reduced axes as
+    length 1), then broadcast to `shape`. One op (a view) for Sum's and Mean's backward."""
+
+    saves_values = False
+    is_view = True
+
+    def forward(self, g: np.ndarray, kept: tuple, shape: tuple) -> np.ndarray:
+        return np.broadcast_to(g.reshape(kept), shape)
+
+    def backward(self, gg: Tensor) -> Grads:
+        g = self.parents[0]
+        kept = self.params["kept"]
+        return (sum_to_shape(gg, kept).reshape(g.shape),)
 
 
 class _Extreme(Function):

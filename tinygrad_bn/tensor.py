@@ -7,6 +7,7 @@ numpy 2's weak-scalar rule for the other dtypes too (an int32 tensor times 2 sta
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,6 +65,23 @@ def _weak_scalar_dtype(dtype: np.dtype, value: bool | int | float, op: str) -> n
     return np.result_type(dtype, value)
 
 
+_CONSTANTS: dict[tuple, Tensor] = {}  # lifted Python numbers, by (dtype, type, value, sign): made once
+
+
+def _constant(value: bool | int | float, dtype: np.dtype) -> Tensor:
+    """The read-only constant Tensor of a Python number in a floating dtype, cached: `x * 2` in a step runs
+    every call, and building the same 0-d array each time is a measurable part of a small step."""
+    key = (dtype.str, type(value), value, math.copysign(1.0, value) if isinstance(value, float) else 0)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        array = np.asarray(value, dtype=dtype)
+        array.flags.writeable = False
+        t = Tensor._wrap(array)
+        if value == value and len(_CONSTANTS) < 4096:  # NaN never equals a key: not cached
+            _CONSTANTS[key] = t
+    return t
+
+
 class Tensor:
     """An n-dimensional array that records the operations applied to it, for reverse-mode autodiff.
 
@@ -119,7 +137,7 @@ class Tensor:
         dtype = self.data.dtype
         if isinstance(other, (bool, int, float)) and not isinstance(other, np.generic):
             if dtype.kind in _FLOAT_KINDS:
-                return Tensor._wrap(np.asarray(other, dtype=dtype))
+                return _constant(other, dtype)
             try:  # an int out of the range of the dtype numpy picks raises, as in numpy 2
                 return Tensor._wrap(np.asarray(other, dtype=_weak_scalar_dtype(dtype, other, op)))
             except OverflowError:

@@ -182,7 +182,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
                 side = {name: take(s) for name, s in ins.side.items()}
                 for name, s in ins.side.items():
                     arrays[s] = side[name]
-                calls.append(_lower_op(ins.op, ins_arrays, params, out, side))
+                calls.extend(_lower_op(ins.op, ins_arrays, params, out, side))
         elif isinstance(ins, Kernel):
             out = arrays[ins.output] = take(ins.output)
             calls.append(partial(ins.fn, out, *[arrays[i] for i in ins.inputs], **ins.params))
@@ -207,15 +207,20 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
 
 
 def _lower_op(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,
-              side: dict[str, np.ndarray]) -> Callable[[], Any]:
-    """One op as a call writing into `out`: its ufunc, its forward with `out=`, or its forward and a copy."""
+              side: dict[str, np.ndarray]) -> list[Callable[[], Any]]:
+    """One op as calls writing into `out`: its ufunc, its `lower` form, its forward with `out=`, or its
+    forward and a copy (the op's own declarations in ops.py decide)."""
     ufunc = getattr(op, "ufunc", None)
     if ufunc is not None and not params and not side:
-        return partial(ufunc, *inputs, out=out)
+        return [partial(ufunc, *inputs, out=out)]
+    if not side and hasattr(op, "lower"):
+        calls = op.lower(out, *inputs, **params)
+        if calls is not None:
+            return calls
     if getattr(op, "writes_out", False) and not side:
         fn = object.__new__(op)
-        return partial(op.forward, fn, *inputs, out=out, **params)
-    return partial(_run_forward, op, inputs, params, out, side)
+        return [partial(op.forward, fn, *inputs, out=out, **params)]
+    return [partial(_run_forward, op, inputs, params, out, side)]
 
 
 def _run_forward(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,

@@ -23,8 +23,8 @@ import numpy as np
 from ..nn.module import Module
 from ..random import default_generator
 from ..serialization import atomic_write
+from ..summary import DEFAULT_BINS, summarize
 from ..tensor import Tensor
-from ..viz.summary import DEFAULT_BINS, summarize
 from .history import History
 from .step import LossFn
 

@@ -21,10 +21,10 @@ import numpy as np
 
 from ..autograd import grad, topological_order
 from ..serialization import atomic_write
+from ..summary import DEFAULT_BINS, summarize
 from ..tensor import Tensor
 from .graph import STYLES, _Builder, _find_inputs, _gradient_outputs, _Names, _op_detail, _scope_path
 from .render import GraphvizNotFoundError
-from .summary import DEFAULT_BINS, summarize
 
 VIEWS = ("forward", "backward", "both")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import nn, optim
 from .autograd import OpError, TrainingDivergedError, enable_grad, grad, is_grad_enabled, no_grad
-from .compiler import JitError, jit
+from .compiler import CompiledStep, JitError, jit
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
@@ -16,7 +16,7 @@ from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
 __all__ = [
     "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "concatenate", "stack", "where", "maximum", "minimum", "manual_seed", "save", "load", "OpError",
-    "nn", "optim", "jit", "JitError", "TrainingDivergedError",
+    "nn", "optim", "jit", "JitError", "CompiledStep", "TrainingDivergedError",
 ]
 __version__ = "0.1.0"
 

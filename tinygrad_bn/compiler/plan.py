@@ -17,7 +17,7 @@ Passes, in order:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -35,6 +35,7 @@ class Program:
     leaves: list[tuple[Any, np.ndarray]]  # (tensor, the array the program was bound to)
     outputs: dict[int, np.ndarray]  # slot -> array holding it after a replay
     stats: dict[str, int] = field(default_factory=dict)
+    listing: list[dict[str, Any]] = field(default_factory=list)  # per replayed instruction, for drawings
 
 
 def _refs(value: Any) -> list[int]:
@@ -79,6 +80,48 @@ def writes(instruction: Any) -> list[int]:
     return []
 
 
+def _substitute(instruction: Any, alias: dict[int, int]) -> Any:
+    """The instruction reading `alias[i]` wherever it read slot i (a copy: the tape itself is kept)."""
+    def sub(value: Any) -> Any:
+        if isinstance(value, Ref):
+            return Ref(alias.get(value.index, value.index))
+        if isinstance(value, tuple):
+            return tuple(sub(v) for v in value)
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        return value
+
+    if isinstance(instruction, OpCall):
+        return replace(instruction, inputs=[alias.get(i, i) for i in instruction.inputs],
+                       params={k: sub(v) for k, v in instruction.params.items()})
+    if isinstance(instruction, (Kernel, Check)):
+        return replace(instruction, inputs=[alias.get(i, i) for i in instruction.inputs])
+    if isinstance(instruction, InPlace):
+        return replace(instruction, inputs=[alias.get(i, i) for i in instruction.inputs])
+    if isinstance(instruction, SetGrad):
+        return replace(instruction, slot=alias.get(instruction.slot, instruction.slot))
+    return instruction
+
+
+def _simplify(ins: OpCall, kind: dict, const: dict, slots: list) -> int | np.ndarray | None:
+    """Exact rewrites where one operand is a constant: `x and False` is False, `x or True` is True, and
+    `where(c, a, b)` with c all true (false) is a (b) when that has the output's shape and dtype. Returns
+    the slot the output equals, or its constant value, or None."""
+    name = ins.op.__name__
+    out = slots[ins.output]
+    consts = [const[i] for i in ins.inputs if kind[i] == CONST]
+    if name == "LogicalAnd" and any(not c.any() for c in consts):
+        return np.zeros(out.shape, bool)
+    if name == "LogicalOr" and any(c.all() for c in consts):
+        return np.ones(out.shape, bool)
+    if name == "Where" and kind[ins.inputs[0]] == CONST:
+        condition = const[ins.inputs[0]]
+        choice = ins.inputs[1] if condition.all() else ins.inputs[2] if not condition.any() else None
+        if choice is not None and slots[choice].shape == out.shape and slots[choice].dtype == out.dtype:
+            return choice
+    return None
+
+
 def _is_view(instruction: Any, slots: list) -> bool:
     """A view op whose captured output shares memory with its input (advanced indexing, or a reshape
     that had to copy, is a copy: computed at every replay like any other op)."""
@@ -97,21 +140,33 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
     """Plan and lower the tape of `tracer` (see the module docstring)."""
     slots = tracer.slots
     kind = {s.index: s.kind for s in slots}
-    for s in slots:  # 1. leaves made afresh by each call are constants
-        if s.kind == LEAF and s.index not in persistent:
+    for s in slots:  # 1. leaves made afresh by each call are constants, and so are read-only ones that
+        # need no gradient (the engine's cached constants for Python numbers: nothing can write into them)
+        if s.kind == LEAF and (s.index not in persistent or (not s.value.flags.writeable and not s.requires_grad)):
             kind[s.index] = CONST
     const: dict[int, np.ndarray] = {s.index: s.value for s in slots if kind[s.index] == CONST}
 
-    program = list(tracer.program)
+    program: list[Any] = []
+    alias: dict[int, int] = {}  # a value that is exactly another one (a `where` with a constant condition)
     folded = 0
-    for ins in program:  # 2. constant folding: the captured value is the value (ops are deterministic)
+    for ins in tracer.program:  # 2. constant folding: the captured value is the value (ops are deterministic)
+        ins = _substitute(ins, alias) if alias else ins
         if isinstance(ins, (OpCall, Kernel)) and not _has_effect(ins) and all(kind[i] == CONST for i in reads(ins)):
             for w in writes(ins):
                 kind[w] = CONST
                 const[w] = np.array(slots[w].value, copy=True)
             folded += 1
-    program = [ins for ins in program if not (isinstance(ins, (OpCall, Kernel)) and not _has_effect(ins)
-                                              and all(kind[w] == CONST for w in writes(ins)))]
+            continue
+        simple = _simplify(ins, kind, const, slots) if isinstance(ins, OpCall) else None
+        if simple is not None:
+            folded += 1
+            if isinstance(simple, int):
+                alias[ins.output] = simple
+            else:
+                kind[ins.output], const[ins.output] = CONST, simple
+            continue
+        program.append(ins)
+    requested, outputs = outputs, [alias.get(i, i) for i in outputs]
 
     # 3. dead code: walk backwards from effects and outputs
     needed = set(outputs)
@@ -168,6 +223,16 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
         return buffer
 
     calls: list[Callable[[], Any]] = []
+    listing: list[dict[str, Any]] = []
+    buffer_ids: dict[int, int] = {}  # id(buffer) -> a small number, to show which values share memory
+
+    def buffer_of(index: int) -> int | None:
+        array = arrays.get(index)
+        if array is None or kind[index] != TEMP:
+            return None
+        base = array if array.base is None else array.base
+        return buffer_ids.setdefault(id(base), len(buffer_ids))
+
     for k, ins in enumerate(live):
         if isinstance(ins, OpCall):
             ins_arrays = [arrays[i] for i in ins.inputs]
@@ -195,15 +260,18 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
             calls.append(ins.fn)
         elif isinstance(ins, Check):
             calls.append(partial(_check, ins.predicate, [arrays[i] for i in ins.inputs], ins.error, ins.message))
+        listing.append({"kind": type(ins).__name__, "name": ins.op.__name__ if isinstance(ins, OpCall) else
+                        getattr(ins, "name", type(ins).__name__), "reads": reads(ins), "writes": writes(ins),
+                        "view": id(ins) in views, "buffers": [buffer_of(w) for w in writes(ins)]})
         for r in set(reads(ins)) | set(writes(ins)):  # return buffers whose values are dead after this call
             base = root[r]
             if last_use.get(base, -1) <= k and base in owner and base not in escaping and kind[base] == TEMP:
                 buffer = owner.pop(base)
                 pool.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
-    stats = {"instructions": len(tracer.program), "replayed": len(calls), "folded": folded, "dead": dropped,
+    stats = {"instructions": len(tracer.program), "calls": len(calls), "folded": folded, "dead": dropped,
              "buffers": allocated, "reused": reused,
              "bytes": sum(b.nbytes for b in owner.values()) + sum(b.nbytes for bs in pool.values() for b in bs)}
-    return Program(calls, input_buffers, leaves, {i: arrays[i] for i in outputs}, stats)
+    return Program(calls, input_buffers, leaves, {i: arrays[alias.get(i, i)] for i in requested}, stats, listing)
 
 
 def _lower_op(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,

@@ -9,7 +9,10 @@ and batch in {32, 100, 1000}.
                 (Affine, BatchNorm and ReLU layers; BN with its closed-form backward), no graph;
 - torch:        the same stack of torch.nn layers and torch.optim.SGD (skipped without torch);
 - eager:        tinygrad_bn's `TrainStep` (nn.MLP(..., batchnorm=True), F.cross_entropy, SGD);
-- compiled:     the same step through `tinygrad_bn.jit` (captured, then replayed as planned numpy calls);
+- compiled:     the same step through `tinygrad_bn.jit(..., fuse=False)` (captured, then replayed as
+                planned numpy calls);
+- fused:        `tinygrad_bn.jit(..., fuse=True)`: elementwise chains and batch reductions as generated
+                numba kernels (skipped without numba, the `fast` extra);
 - matmul floor: the step's 17 matrix products alone, with the same shapes (what no implementation avoids).
 
 All start from the same weights; before timing, one step of each must give the same loss and the same
@@ -35,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from bench_engine import calibrate, environment, fmt_time  # noqa: E402  (sets single-threaded BLAS)
+
+from tinygrad_bn.compiler.fuse import available as fuse_available  # noqa: E402
 
 LR, EPS, MOMENTUM = 0.01, 1e-5, 0.1
 
@@ -105,7 +110,7 @@ class NumpyNet:
         return float(loss)
 
 
-def tinygrad_step_fn(weights, x, t, compiled: bool = False):
+def tinygrad_step_fn(weights, x, t, compiled: bool = False, fuse: bool = False):
     from tinygrad_bn import Tensor, jit, nn, optim
     from tinygrad_bn.nn import functional as F
     from tinygrad_bn.train import TrainStep
@@ -117,7 +122,7 @@ def tinygrad_step_fn(weights, x, t, compiled: bool = False):
     opt = optim.SGD(model.parameters(), lr=LR)
     train_step = TrainStep(model, F.cross_entropy, opt)
     if compiled:
-        train_step = jit(train_step)
+        train_step = jit(train_step, fuse=fuse)
     xt, tt = Tensor(x), Tensor(t)
 
     def step() -> float:
@@ -256,15 +261,23 @@ def bench_config(width: int, batch: int, repeat: int) -> dict:
     first_replay = time.perf_counter() - tick - capture
     fns = {"numpy": lambda: numpy_net.step(x, t), "eager": eager, "compiled": compiled_step,
            "matmul floor": matmul_floor_fn(weights, x)}
+    fused_capture = None
+    if fuse_available():
+        fused_step, _, fused = tinygrad_step_fn(weights, x, t, compiled=True, fuse=True)
+        for _ in range(3):
+            fused_step()
+        fns["fused"] = fused_step
+        fused_capture = fused.capture_seconds
     try:
         fns["torch"] = torch_step_fn(weights, x, t)[0]
     except ImportError:
         pass
     timing = paired_ratios(fns, repeat)
-    memory = {name: peak_bytes(fns[name]) for name in ("numpy", "eager", "compiled")}
+    memory = {name: peak_bytes(fns[name]) for name in ("numpy", "eager", "compiled", "fused") if name in fns}
     program = compiled.stats()["programs"][0]
     return {"width": width, "batch": batch, "timing": timing, "peak_bytes": memory,
-            "capture_seconds": capture, "first_replay_seconds": first_replay, "program": program}
+            "capture_seconds": capture, "fused_capture_seconds": fused_capture,
+            "first_replay_seconds": first_replay, "program": program}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print("training step: MLP 784-[W]x5-10, BatchNorm1d + ReLU, float32, SGD, cross-entropy; "
           "ratios: median of paired time ratios to the hand-written numpy step")
-    header = (f"{'W':>4} {'batch':>5} {'numpy':>9} {'torch':>6} {'eager':>6} {'compiled':>8} {'floor':>6} "
-              f"{'comp/torch':>10} {'comp/floor':>10} {'capture':>8} {'MB eager':>8} {'MB comp':>7}")
+    header = (f"{'W':>4} {'batch':>5} {'numpy':>9} {'torch':>6} {'eager':>6} {'compiled':>8} {'fused':>6} "
+              f"{'floor':>6} {'comp/torch':>10} {'fused/torch':>11} {'fused/floor':>11} {'capture':>8} "
+              f"{'MB eager':>8} {'MB comp':>7}")
     print(header)
     failed = False
     for width in (int(w) for w in args.widths.split(",")):
@@ -292,11 +306,17 @@ def main(argv: list[str] | None = None) -> int:
             tm = row["timing"]
             torch_ratio = tm["torch"]["ratio"] if "torch" in tm else None
             comp = tm["compiled"]["ratio"]
-            print(f"{width:>4} {batch:>5} {fmt_time(tm['numpy']['median']):>9} "
-                  f"{'-' if torch_ratio is None else f'{torch_ratio:.2f}':>6} {tm['eager']['ratio']:>6.2f} "
-                  f"{comp:>8.2f} {tm['matmul floor']['ratio']:>6.2f} "
-                  f"{'-' if torch_ratio is None else f'{comp / torch_ratio:.2f}':>10} "
-                  f"{comp / tm['matmul floor']['ratio']:>10.2f} {row['capture_seconds'] * 1e3:>6.0f}ms "
+            fused = tm["fused"]["ratio"] if "fused" in tm else None
+            floor = tm["matmul floor"]["ratio"]
+
+            def cell(value: float | None, width: int) -> str:
+                return f"{'-' if value is None else f'{value:.2f}':>{width}}"
+
+            print(f"{width:>4} {batch:>5} {fmt_time(tm['numpy']['median']):>9} {cell(torch_ratio, 6)} "
+                  f"{tm['eager']['ratio']:>6.2f} {comp:>8.2f} {cell(fused, 6)} {floor:>6.2f} "
+                  f"{cell(comp / torch_ratio if torch_ratio else None, 10)} "
+                  f"{cell(fused / torch_ratio if torch_ratio and fused else None, 11)} "
+                  f"{cell(fused / floor if fused else None, 11)} {row['capture_seconds'] * 1e3:>6.0f}ms "
                   f"{row['peak_bytes']['eager'] / 2**20:>8.2f} {row['peak_bytes']['compiled'] / 2**20:>7.2f}",
                   flush=True)
     if args.json:

@@ -100,7 +100,7 @@ def run_both(kind: str, opt_name: str, dtype: type, scheduler: bool = False) -> 
         sched = optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5) if scheduler else None
         step = make_step(model, optimizer)
         if compiled:
-            step = jit(step)
+            step = jit(step, fuse=False)
         tg.manual_seed(7)  # the dropout masks: the same generator state for both runs
         losses, states = [], []
         for x, y in batches(dtype):
@@ -146,7 +146,7 @@ def test_eval_step_replays_with_running_statistics():
         with tg.no_grad():
             return model(x)
 
-    compiled = jit(predict)
+    compiled = jit(predict, fuse=False)
     for x, _ in batches(np.float32, 5):
         np.testing.assert_array_equal(compiled(Tensor(x)).data, predict(Tensor(x)).data)
     assert compiled.replays == 3
@@ -155,7 +155,7 @@ def test_eval_step_replays_with_running_statistics():
 def test_guards_recapture_on_batch_size_dtype_mode_and_requires_grad():
     model = build_model("bn1d", np.float32)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
-    step = jit(make_step(model, optimizer))
+    step = jit(make_step(model, optimizer), fuse=False)
     data = batches(np.float32, 4)
     for x, y in data:
         step(Tensor(x), Tensor(y))
@@ -204,7 +204,7 @@ def test_data_dependent_structure_is_refused_not_replayed():
             return (x * w).sum()
         return (x - w).sum()
 
-    compiled = jit(step)
+    compiled = jit(step, fuse=False)
     compiled(Tensor(np.ones(3)))
     with pytest.raises(JitError, match="same computation"):
         for _ in range(4):
@@ -219,7 +219,7 @@ def test_hidden_array_computed_from_data_is_refused():
         scale = Tensor(np.exp(x.data))  # made from data outside the ops: cannot be a constant
         return (w * scale).sum()
 
-    compiled = jit(step)
+    compiled = jit(step, fuse=False)
     compiled(Tensor(np.ones(3)))
     with pytest.raises(JitError, match="depends on data"):
         for value in (2.0, 3.0, 4.0, 5.0):
@@ -234,7 +234,7 @@ def test_unrecorded_in_place_write_is_refused():
         w.data -= 0.1  # raw numpy, invisible to the tape
         return loss
 
-    compiled = jit(step)
+    compiled = jit(step, fuse=False)
     with pytest.raises(JitError, match="without a recorded operation"):
         for _ in range(3):
             compiled(Tensor(np.ones(3)))
@@ -252,7 +252,7 @@ def test_nan_loss_raises_at_replay_before_the_update():
         optimizer.step()
         return loss
 
-    compiled = jit(step)
+    compiled = jit(step, fuse=False)
     data = batches(np.float32, 3)
     for x, y in data:
         compiled(Tensor(x), Tensor(y))
@@ -269,7 +269,7 @@ def test_nan_loss_raises_at_replay_before_the_update():
 def test_load_state_dict_between_replays_is_seen():
     model = build_model("bn1d", np.float32)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
-    step = jit(make_step(model, optimizer))
+    step = jit(make_step(model, optimizer), fuse=False)
     twin = build_model("bn1d", np.float32)
     twin_opt = optim.SGD(twin.parameters(), lr=0.1)
     twin_step = make_step(twin, twin_opt)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..autograd import STATE
 from ..tensor import Tensor
+from .fuse import available
 from .plan import Program, build
 from .tape import JitError, Tracer, difference, persistent_leaves, unrecorded_writes
 
@@ -75,8 +76,11 @@ class CompiledStep:
     """A step function that is captured on its first calls and replayed afterwards (see `jit`)."""
 
     def __init__(self, fn: Callable[..., Any], cache_size: int = 8, max_mismatches: int = 2,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, fuse: bool | None = None) -> None:
         self.fn = fn
+        if fuse and not available():
+            raise ImportError("jit(fuse=True) needs numba: pip install 'tinygrad_bn[fast]'")
+        self.fuse = available() if fuse is None else fuse
         self.cache_size = cache_size
         self.max_mismatches = max_mismatches
         self.enabled = enabled
@@ -139,7 +143,7 @@ class CompiledStep:
                 entry.tracer, entry.persistent = tracer, persistent
                 entry.modules = list(tracer.modules.values())
                 entry.input_slots, entry.output_slots, entry.output_spec = input_slots, output_slots, spec
-                entry.program = build(tracer, persistent, output_slots, input_slots)
+                entry.program = build(tracer, persistent, output_slots, input_slots, fuse=self.fuse)
         self.capture_seconds += time.perf_counter() - tick
         return result
 
@@ -182,7 +186,7 @@ class CompiledStep:
             if slot.tensor.requires_grad != slot.requires_grad:
                 return False
         if rebind:
-            entry.program = build(entry.tracer, entry.persistent, entry.output_slots, entry.input_slots)
+            entry.program = build(entry.tracer, entry.persistent, entry.output_slots, entry.input_slots, fuse=self.fuse)
         return True
 
     def _replay(self, entry: _Entry, args: tuple) -> Any:
@@ -217,8 +221,14 @@ class CompiledStep:
                 "programs": programs}
 
 
-def jit(fn: Callable[..., Any] | None = None, *, enabled: bool = True, cache_size: int = 8) -> Any:
-    """Compile a step: `step = jit(train_step)` (or `@jit`). See the module docstring and docs/compile.md."""
+def jit(fn: Callable[..., Any] | None = None, *, enabled: bool = True, cache_size: int = 8,
+        fuse: bool | None = None) -> Any:
+    """Compile a step: `step = jit(train_step)` (or `@jit`). See the module docstring and docs/compile.md.
+
+    `fuse`: generate fused kernels for elementwise chains and batch reductions with numba (None: when
+    numba is installed). Fused steps equal eager ones to rounding (only summation order differs); with
+    `fuse=False` a compiled step equals the eager step bit for bit.
+    """
     if fn is None:
-        return lambda f: CompiledStep(f, cache_size=cache_size, enabled=enabled)
-    return CompiledStep(fn, cache_size=cache_size, enabled=enabled)
+        return lambda f: CompiledStep(f, cache_size=cache_size, enabled=enabled, fuse=fuse)
+    return CompiledStep(fn, cache_size=cache_size, enabled=enabled, fuse=fuse)

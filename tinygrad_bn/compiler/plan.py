@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fuse as fusion
 from .tape import CONST, INPUT, LEAF, TEMP, Check, InPlace, JitError, Kernel, OpCall, PyCall, Ref, SetGrad, Tracer
 
 
@@ -58,6 +59,8 @@ def _bind(value: Any, arrays: dict[int, np.ndarray]) -> Any:
 
 def reads(instruction: Any) -> list[int]:
     """The slots an instruction reads."""
+    if isinstance(instruction, fusion.FusedCall):
+        return list(instruction.inputs)
     if isinstance(instruction, OpCall):
         return instruction.inputs + [i for v in instruction.params.values() for i in _refs(v)]
     if isinstance(instruction, Kernel):
@@ -73,6 +76,8 @@ def reads(instruction: Any) -> list[int]:
 
 def writes(instruction: Any) -> list[int]:
     """The temporaries an instruction writes."""
+    if isinstance(instruction, fusion.FusedCall):
+        return list(instruction.outputs)
     if isinstance(instruction, OpCall):
         return [instruction.output, *instruction.side.values()]
     if isinstance(instruction, Kernel):
@@ -136,8 +141,10 @@ def _has_effect(instruction: Any) -> bool:
         isinstance(instruction, OpCall) and getattr(instruction.op, "random", False))
 
 
-def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list[int]) -> Program:
-    """Plan and lower the tape of `tracer` (see the module docstring)."""
+def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list[int],
+          fuse: bool = False) -> Program:
+    """Plan and lower the tape of `tracer` (see the module docstring); with `fuse`, runs of elementwise
+    ops and batch reductions become generated numba kernels (compiler/fuse.py)."""
     slots = tracer.slots
     kind = {s.index: s.kind for s in slots}
     for s in slots:  # 1. leaves made afresh by each call are constants, and so are read-only ones that
@@ -177,6 +184,19 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
             needed.update(reads(ins))
     live.reverse()
     dropped = len(program) - len(live)
+    kernels = 0
+    if fuse:  # 3b. fusion: each run of elementwise ops and reductions becomes one generated kernel
+        live = fusion.find_runs(live, slots)
+        runs = [ins for ins in live if isinstance(ins, fusion.FusedCall)]
+        for run in runs:
+            run.inputs = list(dict.fromkeys(i for m in run.members for i in m.inputs
+                                            if i not in {x.output for x in run.members}))
+        for run in runs:
+            fusion.plan_outputs(run, live, outputs, reads)
+            run.source = fusion.generate(run, slots)
+            run.kernel = fusion.compile_kernel(run.source)
+            run.name = "Fused[" + " ".join(m.op.__name__ for m in run.members) + "]"
+        kernels = len(runs)
 
     # 4. buffers: views alias their base; a base lives until its last view's last use
     root = {s.index: s.index for s in slots}
@@ -248,6 +268,10 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
                 for name, s in ins.side.items():
                     arrays[s] = side[name]
                 calls.extend(_lower_op(ins.op, ins_arrays, params, out, side))
+        elif isinstance(ins, fusion.FusedCall):
+            for o in ins.outputs:
+                arrays[o] = take(o)
+            calls.append(fusion.bind(ins, arrays, slots))
         elif isinstance(ins, Kernel):
             out = arrays[ins.output] = take(ins.output)
             calls.append(partial(ins.fn, out, *[arrays[i] for i in ins.inputs], **ins.params))
@@ -269,6 +293,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
                 buffer = owner.pop(base)
                 pool.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
     stats = {"instructions": len(tracer.program), "calls": len(calls), "folded": folded, "dead": dropped,
+             "fused kernels": kernels,
              "buffers": allocated, "reused": reused,
              "bytes": sum(b.nbytes for b in owner.values()) + sum(b.nbytes for bs in pool.values() for b in bs)}
     return Program(calls, input_buffers, leaves, {i: arrays[alias.get(i, i)] for i in requested}, stats, listing)

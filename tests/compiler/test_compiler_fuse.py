@@ -1,0 +1,85 @@
+"""Fused compiled steps (numba kernels for elementwise chains and batch reductions) equal eager steps up
+to summation order: 20 steps of every optimizer, with BN 1d/2d, LayerNorm, dropout and a scheduler; the
+BN chains are actually fused; random graphs drawn by Hypothesis agree."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from test_compiler_jit import OPTIMIZERS, STEPS, batches, build_model, make_step, state_of
+from test_compiler_ops import _permuted, _run, programs
+
+import tinygrad_bn as tg
+from tinygrad_bn import Tensor, optim
+from tinygrad_bn.compiler import jit
+from tinygrad_bn.compiler.fuse import available
+
+pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed (the `fast` extra)")
+
+
+def close(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
+    """Normwise relative agreement. Values that are rounding noise around 0 (a bias in front of BN, whose
+    gradient is exactly 0 in exact arithmetic) are judged at the scale of unit-size parameters (1e-3 per
+    element), not relative to their own noise."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return bool(np.linalg.norm(a - b) <= rtol * max(np.linalg.norm(a), 1e-3 * a.size ** 0.5))
+
+
+def run(kind: str, opt_name: str, dtype: type, fuse: bool, scheduler: bool = False) -> tuple:
+    model = build_model(kind, dtype)
+    optimizer = OPTIMIZERS[opt_name](model.parameters())
+    sched = optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.5) if scheduler else None
+    step = jit(make_step(model, optimizer), fuse=fuse) if fuse else make_step(model, optimizer)
+    tg.manual_seed(7)
+    losses, states = [], []
+    for x, y in batches(dtype):
+        loss, _ = step(Tensor(x), Tensor(y))
+        losses.append(float(loss.data))
+        states.append(state_of(model, optimizer))
+        if sched is not None:
+            sched.step()
+    return losses, states, step
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_fused_equals_eager_in_float64_to_1e_6(opt_name):
+    eager = run("bn1d", opt_name, np.float64, fuse=False)
+    fused = run("bn1d", opt_name, np.float64, fuse=True)
+    assert fused[2].replays == STEPS - 2
+    assert fused[2].stats()["programs"][0]["fused kernels"] >= 4  # BN forward and backward chains fused
+    np.testing.assert_allclose(fused[0], eager[0], rtol=1e-6)
+    for s_eager, s_fused in zip(eager[1], fused[1]):
+        for k in s_eager:
+            if s_eager[k].dtype.kind == "f":
+                assert close(s_eager[k], s_fused[k], 1e-6), k
+
+
+@pytest.mark.parametrize("kind", ["bn1d", "dropout", "bn2d", "layernorm"])
+def test_fused_float32_steps_stay_with_eager(kind):
+    eager = run(kind, "momentum", np.float32, fuse=False, scheduler=True)
+    fused = run(kind, "momentum", np.float32, fuse=True, scheduler=True)
+    np.testing.assert_allclose(fused[0], eager[0], rtol=1e-4)
+    for k in eager[1][-1]:
+        if eager[1][-1][k].dtype.kind == "f":
+            assert close(eager[1][-1][k], fused[1][-1][k], 1e-3), k
+
+
+@settings(max_examples=15)
+@given(program=programs())
+def test_random_graphs_fused_agree_with_eager(program):
+    steps, a, b = program
+
+    def step(x: Tensor, y: Tensor):
+        loss = _run(steps, x, y)
+        return (loss, *tg.grad(loss, [x, y], allow_unused=True))
+
+    compiled = jit(step, fuse=True)
+    calls = [(a, b), tuple(_permuted((a, b), 1)), tuple(_permuted((a, b), 2))]
+    for x, y in calls:
+        got = compiled(Tensor(x, requires_grad=True), Tensor(y, requires_grad=True))
+    want = step(Tensor(calls[-1][0], requires_grad=True), Tensor(calls[-1][1], requires_grad=True))
+    for g, w in zip(got, want):
+        if w is None:
+            assert g is None
+            continue
+        np.testing.assert_allclose(g.data, w.data, rtol=1e-9, atol=1e-9)

@@ -1,0 +1,295 @@
+"""Fusion (the `fast` extra): runs of elementwise ops and per-channel reductions become one numba kernel.
+
+Composed batch norm is a chain of small ops over an (N, C) array: mean over the batch, subtract, square,
+mean, add eps, sqrt, divide, scale, shift, ReLU, and a longer chain backward. Each is a pass over memory
+and a call. This pass finds such runs in the planned tape and generates one kernel per run: loops over
+the (N, C) elements that compute every elementwise value of the run in registers, accumulate the
+reductions over the batch axis per column (in float64), and between passes compute the per-column
+values (the mean, the standard deviation). Only values that something outside the run reads are written
+to memory. Nobody writes a BN kernel: the fuser discovers the chain from what the ops declare.
+
+Scope (anything else stays with the numpy lowering): 2-d values of one shape (N, C) and one floating
+dtype, per-column operands of shape (1, C) or (C,), scalars; the elementwise ops in `EXPRESSIONS`;
+`Sum`/`Mean` over axis 0; `Expand` of a per-column value back to (N, C). Only the summation order differs
+from the numpy lowering (float64 accumulators: usually closer to the exact sum than numpy's float32).
+Kernels are cached by their source, so the five BN layers of an MLP share one compiled kernel.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .tape import Check, InPlace, OpCall, SetGrad
+
+# op name -> expression of its operands (a, b); the result of each is one value of the output's dtype
+EXPRESSIONS: dict[str, str] = {
+    "Add": "{0} + {1}", "Sub": "{0} - {1}", "Mul": "{0} * {1}", "Div": "{0} / {1}", "Neg": "-{0}",
+    "Exp": "np.exp({0})", "Log": "np.log({0})", "Sqrt": "np.sqrt({0})", "Tanh": "np.tanh({0})",
+    "Relu": "({0} if ({0} > ZERO or {0} != {0}) else ZERO)",
+    "ReluGrad": "({0} * (ONE if {1} > ZERO else ZERO))",
+}
+REDUCTIONS = ("Sum", "Mean")
+
+
+def available() -> bool:
+    """True when numba can be imported (pip install 'tinygrad_bn[fast]')."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(eq=False)
+class FusedCall:
+    """One generated kernel standing for a run of instructions of the tape."""
+
+    members: list[OpCall]
+    inputs: list[int]  # slots read from outside the run
+    outputs: list[int]  # slots written for readers outside the run
+    source: str = ""
+    kernel: Callable[..., None] | None = None
+    shape: tuple = ()
+    name: str = "Fused"
+    layouts: dict[int, str] = field(default_factory=dict)
+
+
+def _layout(shape: tuple, full: tuple) -> str | None:
+    """How a value of `shape` is indexed inside a kernel over `full` = (N, C): per element, per column
+    (numpy broadcasts a (C,) or (1, C) operand along the batch), or one scalar; None: not fusable."""
+    if shape == full:
+        return "full"
+    if shape in ((1, full[1]), (full[1],)):
+        return "col"
+    if int(np.prod(shape)) == 1 and len(shape) <= 2:
+        return "scalar"
+    return None
+
+
+def _kind(ins: Any, slots: list, full: tuple | None) -> tuple[str, tuple] | None:
+    """('ew' | 'col' | 'reduce' | 'expand', full shape) when `ins` can join a run over `full`, else None."""
+    if not isinstance(ins, OpCall):
+        return None
+    name = ins.op.__name__
+    out = slots[ins.output]
+    if out.dtype.kind != "f" or any(slots[i].dtype != out.dtype for i in ins.inputs):
+        return None
+    if name in REDUCTIONS:
+        src = slots[ins.inputs[0]]
+        axes = ins.params.get("axis")
+        axes = (axes,) if isinstance(axes, int) else tuple(axes) if axes is not None else None
+        if src.value.ndim != 2 or axes not in ((0,), (-2,)):
+            return None
+        f = full or src.shape
+        return ("reduce", f) if src.shape == f and _layout(out.shape, f) == "col" else None
+    if name == "Expand":
+        f = full or out.shape
+        if out.shape == f and len(f) == 2 and _layout(slots[ins.inputs[0]].shape, f) == "col":
+            return ("expand", f)
+        return None
+    if name not in EXPRESSIONS or ins.params:
+        return None
+    if len(out.shape) == 2 and (full is None or out.shape == full):
+        f = out.shape
+        if all(_layout(slots[i].shape, f) is not None for i in ins.inputs):
+            return ("ew", f)
+        return None
+    if full is not None and _layout(out.shape, full) == "col":
+        if all(_layout(slots[i].shape, full) in ("col", "scalar") for i in ins.inputs):
+            return ("col", full)
+    return None
+
+
+def find_runs(live: list, slots: list) -> list:
+    """The tape with each fusable run (two or more ops) replaced by a FusedCall. Checks and in-place
+    updates between the ops of a run move after it (they only read its results, which it writes)."""
+    result: list = []
+    run: list = []
+    deferred: list = []
+    full: tuple | None = None
+    deferred_targets: set[int] = set()
+
+    def close() -> None:
+        nonlocal run, deferred, full, deferred_targets
+        if len(run) >= 2 and any(_kind(m, slots, full)[0] in ("ew", "reduce") for m in run):
+            result.append(FusedCall(run, [], [], shape=full))
+        else:
+            result.extend(run)
+        result.extend(deferred)
+        run, deferred, full, deferred_targets = [], [], None, set()
+
+    for ins in live:
+        k = _kind(ins, slots, full)
+        if k is not None and not (set(ins.inputs) & deferred_targets):
+            if full is None and k[0] == "col":  # a run starts with a full-shape op
+                close()
+                result.append(ins)
+                continue
+            full = k[1]
+            run.append(ins)
+            continue
+        if run and isinstance(ins, (Check, InPlace, SetGrad)):
+            deferred.append(ins)
+            if isinstance(ins, InPlace):
+                deferred_targets.add(ins.target)
+            continue
+        close()
+        result.append(ins)
+    close()
+    return result
+
+
+def plan_outputs(fused: FusedCall, live: list, outputs: list[int], reads: Callable) -> None:
+    """Which values of the run are read outside it (written to memory), and which come from outside."""
+    produced = {m.output for m in fused.members}
+    inside = {id(m) for m in fused.members}
+    external: set[int] = set(outputs)
+    for ins in live:
+        if id(ins) not in inside:
+            if isinstance(ins, FusedCall):
+                external.update(i for member in ins.members for i in member.inputs)
+            else:
+                external.update(reads(ins))
+    fused.outputs = [m.output for m in fused.members if m.output in external]
+    seen: list[int] = []
+    for m in fused.members:
+        for i in m.inputs:
+            if i not in produced and i not in seen:
+                seen.append(i)
+    fused.inputs = seen
+
+
+def generate(fused: FusedCall, slots: list) -> str:
+    """Python source of the kernel: passes over (N, C), with per-column work before and after each.
+
+    A value's level is the number of batch reductions it depends on inside the run: level-L elementwise
+    values are computed in pass L (registers only, unless read later), level-L reductions accumulate in
+    pass L and are final after it, per-column values of level L are computed before pass L.
+    """
+    full = fused.shape
+    dtype = slots[fused.members[0].output].dtype
+    kinds = {m.output: _kind(m, slots, full)[0] for m in fused.members}
+    level: dict[int, int] = {i: 0 for i in fused.inputs}
+    for m in fused.members:
+        lv = max([level[i] for i in m.inputs] or [0])
+        level[m.output] = lv + 1 if kinds[m.output] == "reduce" else lv
+    outputs = list(fused.outputs)
+    for m in fused.members:  # an elementwise value read by a later pass must be stored between passes
+        for i in m.inputs:
+            if kinds.get(i) == "ew" and level[i] < level[m.output] and kinds[m.output] != "reduce" \
+                    and i not in outputs:
+                outputs.append(i)
+            if kinds.get(i) == "ew" and kinds[m.output] == "reduce" and level[i] < level[m.output] - 1 \
+                    and i not in outputs:
+                outputs.append(i)
+    fused.outputs = outputs
+    out_name = {o: f"out{k}" for k, o in enumerate(outputs)}
+    local = {m.output: k for k, m in enumerate(fused.members)}  # names by position: equal runs, equal source
+    in_name = {i: f"in{k}" for k, i in enumerate(fused.inputs)}
+    layout = {i: _layout(slots[i].shape, full) for i in fused.inputs}
+    where: dict[int, str] = {}  # how each produced value is read: "v" local, "c" column array
+
+    def value(i: int, lv: int, column: bool) -> str:
+        if i in in_name:
+            return {"full": f"{in_name[i]}[i, j]", "col": f"{in_name[i]}[j]", "scalar": f"{in_name[i]}[0]"}[layout[i]]
+        if where[i] == "c":
+            return f"c{local[i]}[j]"
+        if where[i] == "alias":
+            return value(alias[i], lv, column)
+        if level[i] < lv and not column:  # stored by an earlier pass
+            return f"{out_name[i]}[i, j]"
+        return f"v{local[i]}"
+
+    alias: dict[int, int] = {}
+    passes: dict[int, list[str]] = {}
+    before: dict[int, list[str]] = {}
+    after: dict[int, list[str]] = {}
+    accumulators, columns = [], []
+    for m in fused.members:
+        o, k, lv = m.output, kinds[m.output], level[m.output]
+        n = local[o]
+        if k == "ew":
+            expr = EXPRESSIONS[m.op.__name__].format(*[value(i, lv, False) for i in m.inputs])
+            where[o] = "v"
+            passes.setdefault(lv, []).append(f"v{n} = {expr}")
+            if o in out_name:
+                passes[lv].append(f"{out_name[o]}[i, j] = v{n}")
+        elif k == "expand":
+            where[o], alias[o] = "alias", m.inputs[0]
+            if o in out_name:
+                passes.setdefault(lv, []).append(f"{out_name[o]}[i, j] = {value(m.inputs[0], lv, False)}")
+        elif k == "reduce":
+            src_lv = lv - 1
+            accumulators.append(f"acc{n}")
+            passes.setdefault(src_lv, []).append(f"acc{n}[j] += {value(m.inputs[0], src_lv, False)}")
+            mean = f" / {float(full[0])!r}" if m.op.__name__ == "Mean" else ""
+            where[o] = "c"
+            columns.append(n)
+            after.setdefault(src_lv, []).append(f"c{n}[j] = acc{n}[j]{mean}")
+            if o in out_name:
+                after[src_lv].append(f"{out_name[o]}[j] = c{n}[j]")
+        else:  # a per-column op
+            expr = EXPRESSIONS[m.op.__name__].format(*[value(i, lv, True) for i in m.inputs])
+            where[o] = "c"
+            columns.append(n)
+            before.setdefault(lv, []).append(f"c{n}[j] = {expr}")
+            if o in out_name:
+                before[lv].append(f"{out_name[o]}[j] = c{n}[j]")
+    args = [in_name[i] for i in fused.inputs] + [out_name[o] for o in outputs]
+    lines = [f"def kernel({', '.join(args)}):", f"    n, c = {full[0]}, {full[1]}"]
+    lines += [f"    {acc} = np.zeros(c, np.float64)" for acc in accumulators]
+    lines += [f"    c{o} = np.empty(c, DTYPE)" for o in columns]
+    for lv in range(max([*passes, *before, *after, 0]) + 1):
+        for block, body in ((before, "col"), (passes, "full"), (after, "col")):
+            if not block.get(lv):
+                continue
+            if body == "full":
+                lines += ["    for i in range(n):", "        for j in range(c):"]
+                lines += [f"            {line}" for line in block[lv]]
+            else:
+                lines.append("    for j in range(c):")
+                lines += [f"        {line}" for line in block[lv]]
+    header = f"DTYPE = np.{dtype.name}\nZERO = DTYPE(0)\nONE = DTYPE(1)\n"
+    return header + "\n".join(lines) + "\n"
+
+
+_KERNELS: dict[str, Callable[..., None]] = {}
+
+
+def compile_kernel(source: str) -> Callable[..., None]:
+    """The numba-compiled kernel of `source`, cached by source in this process (identical runs share one
+    compile). Nothing is cached on disk: numba's disk cache stores pickles, and this project loads none."""
+    kernel = _KERNELS.get(source)
+    if kernel is None:
+        import numba
+
+        scope: dict[str, Any] = {"np": np}
+        exec(compile(source, "<tinygrad_bn fused kernel>", "exec"), scope)  # noqa: S102 (our own generated code)
+        kernel = numba.njit(error_model="numpy")(scope["kernel"])
+        _KERNELS[source] = kernel
+    return kernel
+
+
+def bind(fused: FusedCall, arrays: dict[int, np.ndarray], slots: list) -> Callable[[], None]:
+    """The kernel call with its arrays: full inputs as they are, per-column ones flattened to (C,)."""
+    args = []
+    for i in fused.inputs:
+        a = arrays[i]
+        layout = _layout(slots[i].shape, fused.shape)
+        args.append(a if layout == "full" else a.reshape(-1))
+    for o in fused.outputs:
+        a = arrays[o]
+        args.append(a if _layout(slots[o].shape, fused.shape) == "full" else a.reshape(-1))
+    kernel = fused.kernel
+    assert kernel is not None
+
+    def call() -> None:
+        kernel(*args)
+
+    return call
+
+
+__all__ = ["available", "find_runs", "plan_outputs", "generate", "compile_kernel", "bind", "FusedCall"]

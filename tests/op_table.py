@@ -12,6 +12,8 @@ Shapes stay small (at most 3 dimensions of side at most 4) to keep the suite fas
 """
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_bn as tg
-from tinygrad_bn import Tensor
+from tinygrad_bn import Tensor, ops
 from tinygrad_bn.nn import functional as F
 from tinygrad_bn.testing import strategies as tst
 
@@ -50,6 +52,11 @@ class OpSpec:
     smooth: bool = True  # twice differentiable on the drawn domain: gradgradcheck applies
     keeps_dtype: bool = True  # float32 inputs give a float32 output
     check: dict = field(default_factory=dict)  # gradcheck/gradgradcheck options (eps, atol, rtol)
+    differentiable: bool = True  # False: a comparison, mask or index (checked for values and dtype only)
+
+    def __post_init__(self) -> None:
+        if not self.differentiable and self.smooth:
+            raise ValueError(f"op table row {self.name}: a row without gradients cannot be smooth")
 
     def __repr__(self) -> str:
         return self.name
@@ -303,6 +310,269 @@ def clippable(draw: Any) -> Sample:
                   {"low": None if which == "high" else low, "high": None if which == "low" else high})
 
 
+# ----------------------------------------------------------------------------- convolution and pooling
+
+
+@st.composite
+def conv_operands(draw: Any, nd: int, bias: bool) -> Sample:
+    """Input (N, C_in, *spatial), weight (C_out, C_in/groups, *kernel) and maybe a bias, with drawn stride,
+    padding (ints, 'valid', or 'same', which pads one side only for an even span), dilation and groups.
+
+    The spatial size is drawn from the smallest the padded kernel fits (one output position: the kernel
+    equal to the padded input) to 3 more; strides up to 3 exceed kernels of 1 or 2 (1x1 convolutions
+    included), so windows skip values and trailing values go unused."""
+    groups = draw(st.sampled_from([1, 2]))
+    n, cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.sampled_from([1, 2])) for _ in range(nd))
+    mode = draw(st.sampled_from(["ints", "same", "valid"]))
+    stride = (1,) * nd if mode == "same" else tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if mode == "ints":
+        pads = tuple(draw(st.integers(0, 1)) for _ in range(nd))
+        padding: Any = pads if draw(st.booleans()) else pads[0] if len(set(pads)) == 1 else pads
+        totals = [2 * p for p in pads]
+    else:
+        padding = mode
+        totals = [s - 1 for s in spans] if mode == "same" else [0] * nd
+    spatial = tuple(draw(st.integers(max(s - t, 1), max(s - t, 1) + 3)) for s, t in zip(spans, totals))
+    arrays = [draw(tst.arrays((n, groups * cg) + spatial)), draw(tst.arrays((groups * og, cg) + kernel))]
+    if bias:
+        arrays.append(draw(tst.arrays((groups * og,))))
+    return Sample(tuple(arrays), {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups})
+
+
+def _conv_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: tuple = (), padding: Any = 0,
+              dilation: tuple = (), groups: int = 1) -> np.ndarray:
+    """Convolution by its definition, one output position at a time (no im2col, no strides tricks)."""
+    nd = x.ndim - 2
+    kernel = w.shape[2:]
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        pads = [(t // 2, t - t // 2) for t in totals]
+    elif padding == "valid":
+        pads = [(0, 0)] * nd
+    else:
+        pads = [(p, p) for p in (padding if isinstance(padding, tuple) else (padding,) * nd)]
+    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
+    sizes = [(xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(nd)]
+    cg, og = w.shape[1], w.shape[0] // groups
+    out = np.zeros((x.shape[0], w.shape[0], *sizes))
+    for position in np.ndindex(*sizes):
+        window = xp[(slice(None), slice(None)) + tuple(
+            slice(p * s, p * s + d * (k - 1) + 1, d) for p, s, d, k in zip(position, stride, dilation, kernel))]
+        for g in range(groups):
+            part = window[:, g * cg:(g + 1) * cg].reshape(x.shape[0], -1)
+            out[(slice(None), slice(g * og, (g + 1) * og)) + position] = part @ w[g * og:(g + 1) * og].reshape(og, -1).T
+    return out + (0 if b is None else b.reshape((-1,) + (1,) * nd))
+
+
+def _torch_conv(x: Any, w: Any, b: Any = None, stride: tuple = (), padding: Any = 0, dilation: tuple = (),
+                groups: int = 1) -> Any:
+    fn = _torch().nn.functional.conv1d if x.ndim == 3 else _torch().nn.functional.conv2d
+    with warnings.catch_warnings():  # 'same' with an even span: torch warns that it pads a copy (as we do)
+        warnings.simplefilter("ignore", UserWarning)
+        return fn(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@st.composite
+def conv_transpose_operands(draw: Any, nd: int) -> Sample:
+    """Input (N, C_in, *L), weight (C_in, C_out/groups, *kernel), bias or not, stride, padding, output_padding
+    (below max(stride, dilation)), dilation and groups, such that the output is not empty."""
+    groups = draw(st.sampled_from([1, 2]))
+    n, cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.sampled_from([1, 2])) for _ in range(nd))
+    spatial = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    full = [(m - 1) * s + d * (k - 1) + 1 + o
+            for m, k, s, d, o in zip(spatial, kernel, stride, dilation, output_padding)]
+    padding = tuple(draw(st.integers(0, min(1, (f - 1) // 2))) for f in full)
+    arrays = [draw(tst.arrays((n, groups * cg) + spatial)), draw(tst.arrays((groups * cg, og) + kernel))]
+    if draw(st.booleans()):
+        arrays.append(draw(tst.arrays((groups * og,))))
+    return Sample(tuple(arrays), {"stride": stride, "padding": padding, "output_padding": output_padding,
+                                  "dilation": dilation, "groups": groups})
+
+
+def _conv_transpose_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: tuple = (),
+                        padding: tuple = (), output_padding: tuple = (), dilation: tuple = (), groups: int = 1
+                        ) -> np.ndarray:
+    """Transposed convolution by its definition: each input value adds its weighted kernel into the output."""
+    nd = x.ndim - 2
+    kernel = w.shape[2:]
+    cg, og = x.shape[1] // groups, w.shape[1]
+    full = [(m - 1) * s + d * (k - 1) + 1 + o
+            for m, k, s, d, o in zip(x.shape[2:], kernel, stride, dilation, output_padding)]
+    out = np.zeros((x.shape[0], og * groups, *full))
+    for position in np.ndindex(*x.shape[2:]):
+        target = (slice(None), slice(None)) + tuple(
+            slice(p * s, p * s + d * (k - 1) + 1, d) for p, s, d, k in zip(position, stride, dilation, kernel))
+        for g in range(groups):
+            values = x[(slice(None), slice(g * cg, (g + 1) * cg)) + position]  # (N, Cg)
+            contribution = np.tensordot(values, w[g * cg:(g + 1) * cg], axes=(1, 0))  # (N, Og, *kernel)
+            out[target][:, g * og:(g + 1) * og] += contribution  # out[target] is a view: the add lands in out
+    crop = (slice(None), slice(None)) + tuple(slice(p, f - p) for p, f in zip(padding, full))
+    return out[crop] + (0 if b is None else b.reshape((-1,) + (1,) * nd))
+
+
+def _torch_conv_transpose(x: Any, w: Any, b: Any = None, **params: Any) -> Any:
+    fn = _torch().nn.functional.conv_transpose1d if x.ndim == 3 else _torch().nn.functional.conv_transpose2d
+    return fn(x, w, b, **params)
+
+
+@st.composite
+def pool_operands(draw: Any, nd: int, distinct: bool = False, dilation: bool = False) -> Sample:
+    """Input (N, C, *spatial) and a pooling's kernel_size, stride (None: the kernel; or larger than it),
+    padding (at most half the kernel), dilation and ceil_mode; values distinct for max pooling (no ties)."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = draw(st.sampled_from([None, "drawn"]))
+    stride = None if stride is None else tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    dil = tuple(draw(st.sampled_from([1, 2])) for _ in range(nd)) if dilation else (1,) * nd
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dil)]
+    spatial = tuple(draw(st.integers(max(s - 2 * p, 1), max(s - 2 * p, 1) + 3)) for s, p in zip(spans, padding))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    x = draw(tst.arrays((n, c) + spatial, distinct=distinct, margin=0.02 if distinct else 0.1))
+    params: dict = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": draw(st.booleans())}
+    if dilation:
+        params["dilation"] = dil
+    return Sample((x,), params)
+
+
+def _pool_windows(x: np.ndarray, kernel_size: tuple, stride: tuple | None, padding: tuple, ceil_mode: bool,
+                  dilation: tuple | None = None, fill: float = 0.0):
+    """PyTorch's pooling windows by their definition: yields (output position, values in the window that lie
+    inside the input, number of cells inside input and padding) for every output position."""
+    nd = len(kernel_size)
+    stride = stride or kernel_size
+    dilation = dilation or (1,) * nd
+    sizes = []
+    for n, k, s, p, d in zip(x.shape[2:], kernel_size, stride, padding, dilation):
+        room = n + 2 * p - d * (k - 1) - 1
+        size = (room + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (size - 1) * s >= n + p:
+            size -= 1
+        sizes.append(size)
+    for position in np.ndindex(*sizes):
+        cells = [[q * s - p + i * d for i in range(k)] for q, s, p, d, k in
+                 zip(position, stride, padding, dilation, kernel_size)]
+        inside = [[c for c in axis if 0 <= c < n] for axis, n in zip(cells, x.shape[2:])]
+        counted = np.prod([len([c for c in axis if c < n + p]) for axis, n, p in zip(cells, x.shape[2:], padding)])
+        values = x[(slice(None), slice(None)) + np.ix_(*inside)].reshape(x.shape[:2] + (-1,))
+        yield sizes, position, values, counted
+
+
+def _windows_see_input(sample: Sample) -> bool:
+    """False when a dilated window holds only padding (its maximum would be -inf, as in PyTorch)."""
+    return all(values.shape[-1] for _, _, values, _ in _pool_windows(sample.arrays[0], **sample.params))
+
+
+def _max_pool_ref(x: np.ndarray, kernel_size: tuple, stride: tuple | None, padding: tuple, ceil_mode: bool,
+                  dilation: tuple | None = None) -> np.ndarray:
+    out = None
+    for sizes, position, values, _ in _pool_windows(x, kernel_size, stride, padding, ceil_mode, dilation):
+        out = np.empty(x.shape[:2] + tuple(sizes)) if out is None else out
+        out[(slice(None), slice(None)) + position] = values.max(axis=-1)
+    return out
+
+
+def _avg_pool_ref(x: np.ndarray, kernel_size: tuple, stride: tuple | None, padding: tuple, ceil_mode: bool,
+                  count_include_pad: bool = True) -> np.ndarray:
+    out = None
+    for sizes, position, values, counted in _pool_windows(x, kernel_size, stride, padding, ceil_mode):
+        out = np.empty(x.shape[:2] + tuple(sizes)) if out is None else out
+        divisor = counted if count_include_pad else values.shape[-1]
+        out[(slice(None), slice(None)) + position] = values.sum(axis=-1) / divisor
+    return out
+
+
+def _torch_pool(kind: str, x: Any, **params: Any) -> Any:
+    return getattr(_torch().nn.functional, f"{kind}{x.ndim - 2}d")(x, **params)
+
+
+@st.composite
+def avg_pool_operands(draw: Any, nd: int) -> Sample:
+    sample = draw(pool_operands(nd))
+    return Sample(sample.arrays, {**sample.params, "count_include_pad": draw(st.booleans())})
+
+
+@st.composite
+def adaptive_operands(draw: Any) -> Sample:
+    """Input (N, C, H, W) and an output size: 1 (global average pooling), an int, a pair or None for an axis."""
+    spatial = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    size = draw(st.sampled_from(["one", "int", "pair", "none"]))
+    if size == "one":
+        output: Any = 1
+    elif size == "int":
+        output = draw(st.integers(1, 4))
+    elif size == "pair":
+        output = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    else:
+        output = (None, draw(st.integers(1, 4)))
+    return Sample((draw(tst.arrays((draw(st.integers(1, 2)), draw(st.integers(1, 2))) + spatial)),),
+                  {"output_size": output})
+
+
+def _adaptive_ref(x: np.ndarray, output_size: Any) -> np.ndarray:
+    sizes = (output_size, output_size) if not isinstance(output_size, tuple) else output_size
+    sizes = tuple(n if s is None else s for s, n in zip(sizes, x.shape[2:]))
+    out = np.empty(x.shape[:2] + sizes)
+    for i, j in np.ndindex(*sizes):
+        (h, w), (oh, ow) = x.shape[2:], sizes
+        rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+        cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+        out[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+    return out
+
+
+@st.composite
+def paddable(draw: Any, mode: str) -> Sample:
+    """An array and F.pad's flat (before, after) counts for its last axes: in constant mode maybe negative (a
+    crop, never past the size), in reflect mode below the size, in circular mode at most the size."""
+    shape = draw(shapes(min_dims=1))
+    axes = draw(st.integers(1, len(shape)))
+    counts = []
+    for n in reversed(shape[-axes:]):
+        for _ in range(2):
+            if mode == "constant":
+                counts.append(draw(st.integers(-(n // 2), 2)))
+            elif mode == "reflect":
+                counts.append(draw(st.integers(0, min(n - 1, 2))))
+            elif mode == "circular":
+                counts.append(draw(st.integers(0, min(n, 2))))
+            else:
+                counts.append(draw(st.integers(0, 2)))
+    params: dict = {"pad": tuple(counts), "mode": mode}
+    if mode == "constant":
+        params["value"] = draw(st.sampled_from([0.0, -1.5]))
+    return Sample((draw(tst.arrays(shape)),), params)
+
+
+def _pad_ref(x: np.ndarray, pad: tuple, mode: str, value: float = 0.0) -> np.ndarray:
+    """np.pad in numpy's names ('edge' for replicate, 'wrap' for circular), negative constant counts cropping."""
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape, widths))
+    widths = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    numpy_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    options = {"constant_values": value} if mode == "constant" else {}
+    return np.pad(x[crop], widths, mode=numpy_mode, **options)
+
+
+def _torch_pad(x: Any, pad: tuple, mode: str, value: float = 0.0) -> Any:
+    """torch's F.pad; its reflect/replicate/circular modes want (N, C, *padded axes): the other axes are merged."""
+    functional = _torch().nn.functional
+    if mode == "constant":
+        return functional.pad(x, pad, mode="constant", value=value)
+    axes = len(pad) // 2
+    lead = tuple(x.shape[:x.ndim - axes])
+    y = functional.pad(x.reshape((1, math.prod(lead)) + tuple(x.shape[x.ndim - axes:])), pad, mode=mode)
+    return y.reshape(lead + tuple(y.shape[2:]))
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -325,6 +595,29 @@ def _reversed_axes(x: Any) -> tuple:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """The logistic function in numpy."""
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _comparison(name: str, fn: Callable) -> OpSpec:
+    """A comparison of two broadcast arrays; the second often copies values of the first, so ties occur."""
+    return OpSpec(name, fn, fn, fn, tie_pair(), smooth=False, differentiable=False)
+
+
+@st.composite
+def tie_pair(draw: Any) -> Sample:
+    """Two broadcast-compatible arrays where b may repeat values of a (comparisons must get equality right)."""
+    sample = draw(pair())
+    a, b = sample.arrays
+    if draw(st.booleans()) and b.size and a.size:
+        b = np.where(draw(hnp.arrays(np.bool_, b.shape)), np.resize(a, b.shape), b)
+    return Sample((a, b))
+
+
+@st.composite
+def arg_reduction(draw: Any) -> Sample:
+    """An array of distinct values (argmax has one answer) and an axis (None: the flat index)."""
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    return Sample((draw(tst.arrays(shape, distinct=True, margin=DISTINCT_MARGIN)),), {"axis": axis})
 
 
 POSITIVE = {"domain": "positive"}
@@ -430,6 +723,53 @@ OPS: list[OpSpec] = [
     OpSpec("flatten", lambda x, start, end: x.flatten(start, end),
            lambda x, start, end: x.reshape(x.shape[:start] + (-1,) + x.shape[end % x.ndim + 1:]),
            lambda x, start, end: x.flatten(start, end), flattenable()),
+    # comparisons, logic, indices and integer casts: values and dtypes only (no gradient)
+    *[_comparison(name, fn) for name, fn in (("lt", lambda a, b: a < b), ("le", lambda a, b: a <= b),
+                                             ("gt", lambda a, b: a > b), ("ge", lambda a, b: a >= b),
+                                             ("eq", lambda a, b: a == b), ("ne", lambda a, b: a != b))],
+    OpSpec("logical_and", lambda a, b: (a > 0).logical_and(b > 0), lambda a, b: (a > 0) & (b > 0),
+           lambda a, b: (a > 0).logical_and(b > 0), pair(), smooth=False, differentiable=False),
+    OpSpec("logical_or", lambda a, b: (a > 0).logical_or(b > 0), lambda a, b: (a > 0) | (b > 0),
+           lambda a, b: (a > 0).logical_or(b > 0), pair(), smooth=False, differentiable=False),
+    OpSpec("logical_not", lambda x: (x > 0).logical_not(), lambda x: ~(x > 0), lambda x: (x > 0).logical_not(),
+           one(), smooth=False, differentiable=False),
+    OpSpec("argmax", lambda x, axis: x.argmax(axis=axis), lambda x, axis: np.argmax(x, axis=axis),
+           lambda x, axis: x.argmax(dim=axis), arg_reduction(), smooth=False, differentiable=False),
+    OpSpec("argmin", lambda x, axis: x.argmin(axis=axis), lambda x, axis: np.argmin(x, axis=axis),
+           lambda x, axis: x.argmin(dim=axis), arg_reduction(), smooth=False, differentiable=False),
+    OpSpec("astype_int", lambda x: x.astype(np.int64), lambda x: x.astype(np.int64),
+           lambda x: x.to(_torch().int64), one(), smooth=False, differentiable=False),
+    OpSpec("astype_bool", lambda x: x.astype(np.bool_), lambda x: x.astype(np.bool_), lambda x: x.bool(),
+           one(), smooth=False, differentiable=False),
+    # a random op: with p = 0 its mask is all ones whatever the generator draws, so the generic checks (and
+    # the compiled replay) see fixed values; the drawn masks' statistics are tested in tests/nn
+    OpSpec("dropout_mask_p0", lambda x: x * ops.DropoutMask.apply(x, p=0.0, rng=None), lambda x: x * 1.0,
+           lambda x: x * 1.0, one()),
+    # convolution and pooling (N, C, *spatial); shapes kept small: the Jacobian tests build full Jacobians
+    OpSpec("conv2d", lambda x, w, b, **p: F.conv2d(x, w, b, **p), _conv_ref, _torch_conv,
+           conv_operands(2, bias=True)),
+    OpSpec("conv2d_no_bias", lambda x, w, **p: F.conv2d(x, w, **p), _conv_ref, _torch_conv,
+           conv_operands(2, bias=False)),
+    OpSpec("conv1d", lambda x, w, b, **p: F.conv1d(x, w, b, **p), _conv_ref, _torch_conv,
+           conv_operands(1, bias=True)),
+    OpSpec("conv_transpose2d", lambda x, w, *b, **p: F.conv_transpose2d(x, w, *b, **p), _conv_transpose_ref,
+           _torch_conv_transpose, conv_transpose_operands(2)),
+    OpSpec("conv_transpose1d", lambda x, w, *b, **p: F.conv_transpose1d(x, w, *b, **p), _conv_transpose_ref,
+           _torch_conv_transpose, conv_transpose_operands(1)),
+    OpSpec("max_pool2d", lambda x, **p: F.max_pool2d(x, **p), _max_pool_ref,
+           lambda x, **p: _torch_pool("max_pool", x, **p),
+           pool_operands(2, distinct=True, dilation=True).filter(_windows_see_input), smooth=False),
+    OpSpec("max_pool1d", lambda x, **p: F.max_pool1d(x, **p), _max_pool_ref,
+           lambda x, **p: _torch_pool("max_pool", x, **p),
+           pool_operands(1, distinct=True, dilation=True).filter(_windows_see_input), smooth=False),
+    OpSpec("avg_pool2d", lambda x, **p: F.avg_pool2d(x, **p), _avg_pool_ref,
+           lambda x, **p: _torch_pool("avg_pool", x, **p), avg_pool_operands(2)),
+    OpSpec("avg_pool1d", lambda x, **p: F.avg_pool1d(x, **p), _avg_pool_ref,
+           lambda x, **p: _torch_pool("avg_pool", x, **p), avg_pool_operands(1)),
+    OpSpec("adaptive_avg_pool2d", lambda x, output_size: F.adaptive_avg_pool2d(x, output_size), _adaptive_ref,
+           lambda x, output_size: _torch().nn.functional.adaptive_avg_pool2d(x, output_size), adaptive_operands()),
+    *[OpSpec(f"pad_{mode}", lambda x, **p: F.pad(x, **p), _pad_ref, _torch_pad, paddable(mode))
+      for mode in ("constant", "reflect", "replicate", "circular")],
 ]
 
 OPS_BY_NAME = {op.name: op for op in OPS}

@@ -422,7 +422,10 @@ class Convert(Function):
     writes_out = True
 
     def forward(self, a: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
-        return a.astype(dtype) if out is None else _out(a, out)
+        if out is None:
+            return a.astype(dtype)
+        np.copyto(out, a, casting="unsafe")  # astype's conversion (float to int truncates), into the buffer
+        return out
 
 
 def _comparison(name: str, ufunc: np.ufunc, doc: str) -> type:
@@ -736,3 +739,246 @@ class Concatenate(Function):
     def backward(self, g: Tensor) -> Grads:
         lead = (slice(None),) * self.axis
         return tuple(g[lead + (slice(int(lo), int(hi)),)] for lo, hi in zip(self.bounds[:-1], self.bounds[1:]))
+
+
+# ----------------------------------------------------------------------------- convolution and pooling
+#
+# Layouts are PyTorch's: input (N, C, *spatial), weight (C_out, C_in / groups, *kernel), output
+# (N, C_out, *out_spatial), for 1 or 2 spatial dimensions (3 works too). The primitives take padded
+# input: padding is a separate op (Pad), so the input gradient's crop is Pad's backward (a view).
+
+
+def _conv_name(nd: int) -> str:
+    return f"conv{nd}d"
+
+
+def _out_size(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Number of windows of a (dilated) kernel along an axis of `size` values at `stride` (no padding)."""
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _windows(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple) -> np.ndarray:
+    """The sliding windows of x over its last len(kernel) axes, as a view: (*lead, *out_spatial, *kernel)."""
+    nd = len(kernel)
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    view = np.lib.stride_tricks.sliding_window_view(x, spans, axis=tuple(range(x.ndim - nd, x.ndim)))
+    lead = (slice(None),) * (x.ndim - nd)
+    return view[lead + tuple(slice(None, None, s) for s in stride) + tuple(slice(None, None, d) for d in dilation)]
+
+
+def _check_conv(name: str, x_shape: tuple, w_shape: tuple, stride: tuple, dilation: tuple, groups: int) -> tuple:
+    """Validate a convolution's shapes (OpError naming the op and the shapes); returns the output's spatial
+    shape."""
+    nd = len(stride)
+    if len(x_shape) != nd + 2 or len(w_shape) != nd + 2:
+        raise op_error(f"{name}: expected input (N, C_in, {nd} spatial) and weight (C_out, C_in/groups, {nd} kernel) "
+                       f"with {nd + 2} dimensions each, got input {x_shape} and weight {w_shape}")
+    if len(dilation) != nd or min(stride + dilation, default=1) < 1 or groups < 1:
+        raise op_error(f"{name}: stride {stride} and dilation {dilation} must be {nd} positive integers and groups "
+                       f"({groups}) positive (input {x_shape}, weight {w_shape})")
+    channels, out_channels = x_shape[1], w_shape[0]
+    if channels % groups or out_channels % groups:
+        raise op_error(f"{name}: groups={groups} must divide the input channels ({channels}) and the output "
+                       f"channels ({out_channels}) (input {x_shape}, weight {w_shape})")
+    if w_shape[1] * groups != channels:
+        raise op_error(f"{name}: the input has {channels} channels but the weight {w_shape} expects "
+                       f"{w_shape[1] * groups} (C_in/groups = {w_shape[1]}, groups = {groups}; input {x_shape})")
+    kernel = w_shape[2:]
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if min(kernel, default=1) < 1 or any(s > n for s, n in zip(spans, x_shape[2:])):
+        raise op_error(f"{name}: the kernel {kernel} (dilation {dilation}, so it spans {spans}) is larger than the "
+                       f"padded input's spatial size {x_shape[2:]} (input {x_shape}, weight {w_shape})")
+    return tuple(_out_size(n, k, s, d) for n, k, s, d in zip(x_shape[2:], kernel, stride, dilation))
+
+
+class Conv(Function):
+    """Cross-correlation of padded input x (N, C_in, *spatial) with weight (C_out, C_in/groups, *kernel), as
+    PyTorch's conv1d/conv2d without padding and bias (F.conv2d adds those with Pad and a broadcast add).
+
+    Forward is im2col: the strided windows of x (a view) copied once into (N, groups, C_in/groups * K, L)
+    and multiplied by the weight in one batched matmul (benchmarks/bench_conv.py measures it against
+    np.einsum); when there are fewer windows than kernel elements (the weight gradient's convolution), one
+    matmul per window instead. Backward: the input gradient is the transposed convolution (ConvTranspose) of the output
+    gradient; the weight gradient is again a convolution, of x with the output gradient as its kernel
+    (stride and dilation exchanged), so gradients of any order are convolutions.
+    """
+
+    writes_out = True
+
+    def forward(self, x: np.ndarray, w: np.ndarray, stride: tuple, dilation: tuple, groups: int,
+                out: np.ndarray | None = None) -> np.ndarray:
+        nd = len(stride)
+        spatial = _check_conv(_conv_name(nd), x.shape, w.shape, stride, dilation, groups)
+        n, channels = x.shape[:2]
+        out_channels, kernel = w.shape[0], w.shape[2:]
+        cg, og = channels // groups, out_channels // groups
+        k, l = math.prod(kernel), math.prod(spatial)
+        dtype = np.result_type(x, w)
+        if out is None or not out.flags.c_contiguous or out.dtype != dtype:
+            result = np.empty((n, out_channels) + spatial, dtype=dtype)
+        else:
+            result = out
+        wg = w.reshape(groups, og, cg * k)
+        if l <= k:  # few windows of a large kernel (the weight gradient's convolution): one product per window
+            wt = wg.transpose(0, 2, 1)
+            for position in np.ndindex(*spatial):
+                slab = x[(slice(None), slice(None)) + tuple(
+                    slice(p * s, p * s + d * (m - 1) + 1, d) for p, s, d, m in zip(position, stride, dilation, kernel))]
+                part = np.matmul(slab.reshape(n, groups, cg * k).transpose(1, 0, 2), wt)  # (G, N, Og)
+                result[(slice(None), slice(None)) + position] = part.transpose(1, 0, 2).reshape(n, out_channels)
+        else:  # im2col: the windows (a view) copied once, then one batched matmul
+            win = _windows(x, kernel, stride, dilation).reshape((n, groups, cg) + spatial + kernel)
+            order = (0, 1, 2) + tuple(range(3 + nd, 3 + 2 * nd)) + tuple(range(3, 3 + nd))  # (N, G, Cg, *k, *L)
+            cols = win.transpose(order).reshape(n, groups, cg * k, l)
+            np.matmul(wg, cols, out=result.reshape(n, groups, og, l))
+        return result if out is None or result is out else _out(result, out)
+
+    def backward(self, g: Tensor) -> Grads:
+        x, w = self.parents
+        stride, dilation, groups = self.params["stride"], self.params["dilation"], self.params["groups"]
+        gx = gw = None
+        if self.needs[0]:
+            gx = ConvTranspose.apply(g, w, stride=stride, dilation=dilation, groups=groups, size=x.shape[2:])
+        if self.needs[1]:
+            gw = conv_weight_grad(x, g, w.shape, stride, dilation, groups)
+        return gx, gw
+
+
+def conv_weight_grad(x: Tensor, g: Tensor, w_shape: tuple, stride: tuple, dilation: tuple, groups: int) -> Tensor:
+    """d<g, conv(x, w)>/dw as a convolution: x with batch and channels exchanged (per group) is convolved with g
+    (as the kernel, batch as its input channels), stride and dilation exchanged, then cropped to the kernel.
+
+    gw[o, c, a] = sum_{n, i} g[n, o, i] * x[n, c, i * stride + a * dilation]: a convolution over n and i.
+    """
+    nd = len(stride)
+    n, channels = x.shape[:2]
+    out_channels = g.shape[1]
+    cg, og = channels // groups, out_channels // groups
+    space = tuple(range(3, 3 + nd))
+    xt = x.reshape((n, groups, cg) + x.shape[2:]).transpose((2, 1, 0) + space).reshape((cg, groups * n) + x.shape[2:])
+    gt = g.reshape((n, groups, og) + g.shape[2:]).transpose((1, 2, 0) + space).reshape((out_channels, n) + g.shape[2:])
+    r = Conv.apply(xt, gt, stride=dilation, dilation=stride, groups=groups)  # (Cg, C_out, *>= kernel)
+    kernel = tuple(w_shape[2:])
+    if r.shape[2:] != kernel:  # windows past the last one the forward used: cropped
+        r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+    return r.swapaxes(0, 1)
+
+
+class ConvTranspose(Function):
+    """The transposed convolution: the adjoint of Conv in its input, g (N, C_out, *L) -> (N, C_in, *size) for
+    the weight (C_out, C_in/groups, *kernel). It is Conv's input gradient and PyTorch's conv_transpose.
+
+    Forward: with stride 1, the full convolution of g with the flipped kernel (Conv's im2col); otherwise one
+    batched matmul (weight^T @ g) gives every window's contribution, added into the output at each kernel
+    offset (col2im, one strided add per kernel element). Backward: the gradient of g is the
+    convolution of the incoming gradient with the same weight, and the weight's is Conv's weight gradient
+    with the roles of input and output gradient taken by the incoming gradient and g.
+    """
+
+    writes_out = True
+
+    def forward(self, g: np.ndarray, w: np.ndarray, stride: tuple, dilation: tuple, groups: int, size: tuple,
+                out: np.ndarray | None = None) -> np.ndarray:
+        nd = len(stride)
+        size = tuple(size)
+        name = f"conv_transpose{nd}d"
+        if g.ndim != nd + 2 or w.ndim != nd + 2 or len(size) != nd:
+            raise op_error(f"{name}: expected input (N, C_out, {nd} spatial), weight (C_out, C_in/groups, "
+                           f"{nd} kernel) and {nd} output sizes, got {g.shape}, {w.shape} and {size}")
+        n, out_channels = g.shape[:2]
+        if w.shape[0] != out_channels:
+            raise op_error(f"{name}: the input has {out_channels} channels but the weight {w.shape} has "
+                           f"{w.shape[0]} output channels (input {g.shape})")
+        channels = w.shape[1] * groups
+        spatial = _check_conv(name, (n, channels) + size, w.shape, stride, dilation, groups)
+        if any(a < b for a, b in zip(spatial, g.shape[2:])):
+            raise op_error(f"{name}: an output of spatial size {size} has only windows {spatial} for kernel "
+                           f"{w.shape[2:]}, stride {stride}, dilation {dilation}; the input {g.shape} needs "
+                           f"{g.shape[2:]}")
+        spatial = g.shape[2:]  # an output larger than its windows need (output_padding) ends in zeros
+        kernel = w.shape[2:]
+        cg, og = w.shape[1], out_channels // groups
+        k, l = math.prod(kernel), math.prod(spatial)
+        if all(s == 1 for s in stride) and l > k:  # a full convolution with the flipped kernel (im2col, faster)
+            spans = [d * (m - 1) for m, d in zip(kernel, dilation)]
+            extra = [n - (m + s) for n, m, s in zip(size, spatial, spans)]  # output_padding past the windows
+            padded = np.pad(g, ((0, 0), (0, 0)) + tuple((s, s + e) for s, e in zip(spans, extra)))
+            flipped = w.reshape((groups, og, cg) + kernel).swapaxes(1, 2).reshape((channels, og) + kernel)
+            flipped = flipped[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+            return Conv.forward(self, padded, flipped, stride=stride, dilation=dilation, groups=groups, out=out)
+        wt = w.reshape(groups, og, cg * k).transpose(0, 2, 1)
+        cols = np.matmul(wt, g.reshape(n, groups, og, l)).reshape((n, channels) + kernel + spatial)
+        dtype = cols.dtype
+        if out is None or out.dtype != dtype:
+            result = np.zeros((n, channels) + size, dtype=dtype)
+        else:
+            result = out
+            result.fill(0)
+        lead = (slice(None), slice(None))
+        for offset in np.ndindex(*kernel):
+            target = tuple(slice(a * d, a * d + s * (m - 1) + 1, s)
+                           for a, d, s, m in zip(offset, dilation, stride, spatial))
+            result[lead + target] += cols[lead + offset]
+        return result if out is None or result is out else _out(result, out)
+
+    def backward(self, gy: Tensor) -> Grads:
+        g, w = self.parents
+        stride, dilation, groups = self.params["stride"], self.params["dilation"], self.params["groups"]
+        gg = gw = None
+        if self.needs[0]:
+            gg = Conv.apply(gy, w, stride=stride, dilation=dilation, groups=groups)
+            if gg.shape != g.shape:  # windows of the zeros an output_padding added: no input fed them
+                gg = gg[(slice(None), slice(None)) + tuple(slice(0, n) for n in g.shape[2:])]
+        if self.needs[1]:
+            gw = conv_weight_grad(gy, g, w.shape, stride, dilation, groups)
+        return gg, gw
+
+
+class Pad(Function):
+    """Constant padding: `pads` holds (before, after) counts (>= 0) for every axis, as np.pad. Backward: the
+    interior of the gradient (a view)."""
+
+    saves_values = False
+    writes_out = True
+
+    def forward(self, x: np.ndarray, pads: tuple, value: float, out: np.ndarray | None = None) -> np.ndarray:
+        if len(pads) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in pads):
+            raise op_error(f"pad: expected a non-negative (before, after) pair for each of the {x.ndim} axes of "
+                           f"{x.shape}, got {pads}")
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pads))
+        if out is None:
+            out = np.empty(shape, dtype=x.dtype)
+        out.fill(value)
+        out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape, pads))] = x
+        return out
+
+    def backward(self, g: Tensor) -> Grads:
+        pads = self.params["pads"]
+        return (g[tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(pads))],)
+
+
+class PoolArgmax(Function):
+    """For each window of max pooling, the flat index (into x.reshape(-1)) of its largest value: max_pool is x
+    gathered at these indices, so its gradient is an IndexAdd there. Ties: the first maximum of the window
+    in row-major order wins (PyTorch's CPU rule); NaN counts as the maximum. Not differentiable."""
+
+    differentiable = False
+
+    def forward(self, x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple) -> np.ndarray:
+        nd = len(kernel)
+        name = f"max_pool{nd}d"
+        if x.ndim != nd + 2:
+            raise op_error(f"{name}: expected input (N, C, {nd} spatial), got {x.shape}")
+        spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        if any(s > n for s, n in zip(spans, x.shape[2:])):
+            raise op_error(f"{name}: the window {kernel} (dilation {dilation}, so it spans {spans}) is larger than "
+                           f"the padded input's spatial size {x.shape[2:]} (input {x.shape})")
+        win = _windows(x, kernel, stride, dilation)
+        spatial = win.shape[2:2 + nd]
+        local = win.reshape(win.shape[:2 + nd] + (-1,)).argmax(axis=-1)
+        offsets = np.unravel_index(local, kernel)
+        index = np.arange(x.shape[0] * x.shape[1]).reshape(x.shape[:2] + (1,) * nd)
+        for axis in range(nd):
+            starts = (np.arange(spatial[axis]) * stride[axis]).reshape((-1,) + (1,) * (nd - 1 - axis))
+            index = index * x.shape[2 + axis] + (starts + offsets[axis] * dilation[axis])
+        return index

@@ -222,3 +222,78 @@ def test_batch_norm_double_backward_matches_torch():
     ddxt, ddwt = torch.autograd.grad((dxt * dxt).sum(), [xt, wt])
     np.testing.assert_allclose(ddx.data, ddxt.numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ddw.data, ddwt.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def cnn(lib, batchnorm: bool = True):
+    """A small CNN in either library (the layers share names, arguments and state_dict keys): conv-BN-ReLU-max
+    pool, a strided grouped conv, average pooling, global average pooling, flatten, linear."""
+    norm = [lib.BatchNorm2d(4)] if batchnorm else []
+    return lib.Sequential(lib.Conv2d(2, 4, 3, padding=1), *norm, lib.ReLU(), lib.MaxPool2d(2),
+                          lib.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), lib.ReLU(), lib.AvgPool2d(2, 1),
+                          lib.Conv2d(6, 3, 1, bias=False), lib.AdaptiveAvgPool2d(1), lib.Flatten(), lib.Linear(3, 5))
+
+
+def image_batches(seed=6):
+    rng = np.random.default_rng(seed)
+    return lambda step: (rng.standard_normal((4, 2, 9, 8)) * 2, rng.integers(0, 5, 4))
+
+
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("batchnorm", [True, False], ids=["bn", "no_bn"])
+def test_cnn_trains_like_pytorch(batchnorm, dtype_name):
+    """A torch CNN's state_dict loads as it is; outputs, every gradient and the running statistics then agree
+    over SGD steps, and in evaluation mode."""
+    ours, theirs = cnn(nn, batchnorm), cnn(torch.nn, batchnorm)
+    check_against_torch(ours, theirs, image_batches(), ce_ours, ce_torch, dtype_name, train_steps=4)
+
+
+def test_conv1d_and_conv_transpose2d_modules_match_pytorch():
+    for ours, theirs, shape in ((nn.Conv1d(3, 4, 3, stride=2, padding=2, dilation=2), torch.nn.Conv1d(
+            3, 4, 3, stride=2, padding=2, dilation=2), (2, 3, 11)),
+                                (nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),
+                                 torch.nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),
+                                 (2, 3, 4, 5))):
+        check_against_torch(ours, theirs, random_batches(shape, seed=7),
+                            lambda y, _: (y * y).sum(), lambda y, _: (y * y).sum(), "float64", train_steps=2)
+
+
+def test_conv_net_hessian_vector_product_matches_torch():
+    """Second derivatives through conv, max pooling and average pooling: the Hessian-vector product of a
+    conv net's loss in its first convolution's weight, by double backward in both libraries."""
+    rng = np.random.default_rng(8)
+    x, w1, w2 = rng.standard_normal((2, 2, 7, 7)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((2, 3, 2, 2))
+    v = rng.standard_normal(w1.shape)
+
+    def loss(lib, w1, w2, xs):
+        functional = F if lib is nn else torch.nn.functional
+        y = functional.conv2d(xs, w1, padding=1).tanh()
+        y = functional.max_pool2d(y, 2, stride=1)
+        y = functional.avg_pool2d(functional.conv2d(y, w2, stride=2), 2, ceil_mode=True)
+        return (y * y).sum()
+
+    ow1, ow2 = Tensor(w1, requires_grad=True), Tensor(w2, requires_grad=True)
+    (g1,) = grad(loss(nn, ow1, ow2, Tensor(x)), [ow1], create_graph=True)
+    ours = grad((g1 * Tensor(v)).sum(), [ow1, ow2])
+    tw1, tw2 = torch.tensor(w1, requires_grad=True), torch.tensor(w2, requires_grad=True)
+    (tg1,) = torch.autograd.grad(loss(torch.nn, tw1, tw2, torch.tensor(x)), [tw1], create_graph=True)
+    theirs = torch.autograd.grad((tg1 * torch.tensor(v)).sum(), [tw1, tw2])
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-11)
+
+
+def test_max_pool_ties_give_the_gradient_to_the_first_maximum_as_pytorch():
+    """The documented tie rule: of tied maxima in a window, the first in row-major order gets all of the
+    window's gradient (PyTorch's CPU kernel does the same); overlapping windows add up."""
+    x = np.array([[[[1.0, 3.0, 3.0], [3.0, 2.0, 3.0], [0.0, 3.0, 1.0]]]])
+    for params in ({"kernel_size": 2, "stride": 1}, {"kernel_size": 3, "padding": 1, "stride": 2},
+                   {"kernel_size": 2, "stride": 1, "dilation": 2}):
+        ours = Tensor(x, requires_grad=True)
+        F.max_pool2d(ours, **params).sum().backward()
+        theirs = torch.tensor(x, requires_grad=True)
+        torch.nn.functional.max_pool2d(theirs, **params).sum().backward()
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+    ours = Tensor(x, requires_grad=True)
+    F.max_pool2d(ours, 2, stride=1).sum().backward()
+    # windows: top-left {1,3,3,2} -> (0,1); top-right {3,3,2,3} -> (0,1); bottom-left {3,2,0,3} -> (1,0);
+    # bottom-right {2,3,3,1} -> (1,2)
+    np.testing.assert_array_equal(ours.grad.numpy()[0, 0], [[0, 2, 0], [1, 0, 1], [0, 0, 0]])

@@ -3,12 +3,21 @@ ops among them), functional forms, initializers and losses; PyTorch's names and 
 from . import functional, init
 from .layers import (
     MLP,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
     Dropout,
+    Flatten,
     Identity,
     LayerNorm,
     Linear,
+    MaxPool1d,
+    MaxPool2d,
     ReLU,
     Sigmoid,
     Tanh,
@@ -18,4 +27,6 @@ from .module import Module, ModuleList, Parameter, Sequential
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Dropout", "ReLU", "Sigmoid", "Tanh",
     "Identity", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "MLP", "functional", "init",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Flatten",
 ]

@@ -5,6 +5,7 @@ gradients (of any order) from autodiff through the operations they are written w
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
@@ -59,6 +60,328 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Gen
     if not training or p == 0.0:
         return x
     return x * ops.DropoutMask.apply(x, p=p, rng=rng)  # a random op: compiled steps draw afresh each replay
+
+
+# ----------------------------------------------------------------------------- convolution and pooling
+
+
+def _ints(value: Any, n: int, what: str, op: str) -> tuple[int, ...]:
+    """An int or a sequence of n ints (PyTorch's kernel_size=3 or (3, 3)) as a tuple of n ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
+    if len(items) != n or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        raise op_error(f"{op}: {what} must be an int or {n} ints, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
+    """x with a batch axis: (C, *spatial) input (PyTorch's unbatched form) gets one; True when it was added."""
+    if x.ndim == nd + 1:
+        return x.unsqueeze(0), True
+    if x.ndim != nd + 2:
+        raise op_error(f"{op}: expected input of shape (N, C, {nd} spatial) or (C, {nd} spatial), got {x.shape}")
+    return x, False
+
+
+def _spatial_pads(x: Tensor, pads: list[tuple[int, int]]) -> list[int]:
+    """Per-axis (before, after) padding of the spatial axes as F.pad's flat list (last axis first)."""
+    flat: list[int] = []
+    for lo, hi in reversed(pads):
+        flat += [lo, hi]
+    return flat
+
+
+def _conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any, groups: int,
+          nd: int, padding_mode: str = "zeros") -> Tensor:
+    """conv1d/conv2d: pad (F.pad, in `padding_mode`), the Conv primitive, then the bias as a broadcast add."""
+    op = f"conv{nd}d"
+    x, unbatched = _batched(x, nd, op)
+    if weight.ndim != nd + 2:
+        raise op_error(f"{op}: expected a weight of shape (C_out, C_in/groups, {nd} kernel sizes), got {weight.shape}"
+                       f" (input {x.shape})")
+    stride, dilation = _ints(stride, nd, "stride", op), _ints(dilation, nd, "dilation", op)
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise op_error(f"{op}: groups must be a positive int, got {groups!r}")
+    kernel = weight.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise op_error(f"{op}: padding='same' needs stride 1, got stride {stride}")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            pads = [(t // 2, t - t // 2) for t in totals]  # PyTorch's split: the odd one extra after
+        else:
+            raise op_error(f"{op}: padding must be an int, {nd} ints, 'same' or 'valid', got {padding!r}")
+    else:
+        pads = [(p, p) for p in _ints(padding, nd, "padding", op)]
+        if min(min(p) for p in pads) < 0:
+            raise op_error(f"{op}: padding must be >= 0, got {padding!r}")
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+    if any(s > n for s, n in zip(spans, padded)):
+        raise op_error(f"{op}: the kernel {kernel} (dilation {dilation}, so it spans {spans}) is larger than the "
+                       f"padded input {padded} (input {x.shape}, padding {[p for p, _ in pads]}, weight "
+                       f"{weight.shape})")
+    if any(lo or hi for lo, hi in pads):
+        x = pad(x, _spatial_pads(x, pads), mode="constant" if padding_mode == "zeros" else padding_mode)
+    y = ops.Conv.apply(x, weight, stride=stride, dilation=dilation, groups=int(groups))
+    if bias is not None:
+        if bias.shape != (weight.shape[0],):
+            raise op_error(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[0]},) for weight "
+                           f"{weight.shape}")
+        y = y + bias.reshape((1, -1) + (1,) * nd)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-D convolution (cross-correlation) of x (N, C_in, L) with weight (C_out, C_in/groups, k), as
+    torch.nn.functional.conv1d; padding may be an int, 'same' or 'valid'."""
+    return _conv(x, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) of x (N, C_in, H, W) with weight (C_out, C_in/groups, kH, kW), as
+    torch.nn.functional.conv2d: output (N, C_out, H_out, W_out), H_out = (H + 2 padding - dilation (kH - 1)
+    - 1) // stride + 1; padding may be an int, a pair, 'same' (stride 1; an odd total pads one more after)
+    or 'valid'. One primitive (ops.Conv) whose gradients are convolutions again."""
+    return _conv(x, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def _conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, output_padding: Any,
+                    groups: int, dilation: Any, nd: int) -> Tensor:
+    op = f"conv_transpose{nd}d"
+    x, unbatched = _batched(x, nd, op)
+    if weight.ndim != nd + 2:
+        raise op_error(f"{op}: expected a weight of shape (C_in, C_out/groups, {nd} kernel sizes), got {weight.shape}"
+                       f" (input {x.shape})")
+    stride, dilation = _ints(stride, nd, "stride", op), _ints(dilation, nd, "dilation", op)
+    padding, output_padding = _ints(padding, nd, "padding", op), _ints(output_padding, nd, "output_padding", op)
+    if any(o >= max(s, d) or o < 0 for o, s, d in zip(output_padding, stride, dilation)) or min(padding) < 0:
+        raise op_error(f"{op}: need padding >= 0 and 0 <= output_padding < max(stride, dilation), got padding "
+                       f"{padding}, output_padding {output_padding}, stride {stride}, dilation {dilation}")
+    kernel = weight.shape[2:]
+    full = tuple((n - 1) * s + d * (k - 1) + 1 + o
+                 for n, k, s, d, o in zip(x.shape[2:], kernel, stride, dilation, output_padding))
+    if any(f - 2 * p < 1 for f, p in zip(full, padding)):
+        raise op_error(f"{op}: padding {padding} leaves no output of the full size {full} (input {x.shape}, "
+                       f"weight {weight.shape})")
+    y = ops.ConvTranspose.apply(x, weight, stride=stride, dilation=dilation, groups=int(groups), size=full)
+    if any(padding):
+        y = y[(slice(None), slice(None)) + tuple(slice(p, f - p) for p, f in zip(padding, full))]
+    if bias is not None:
+        if bias.shape != (y.shape[1],):
+            raise op_error(f"{op}: bias has shape {bias.shape}, expected ({y.shape[1]},) for weight {weight.shape}")
+        y = y + bias.reshape((1, -1) + (1,) * nd)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transposed 1-D convolution (the input gradient of conv1d), as torch.nn.functional.conv_transpose1d."""
+    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 1)
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transposed 2-D convolution (the input gradient of conv2d), as torch.nn.functional.conv_transpose2d:
+    weight (C_in, C_out/groups, kH, kW), H_out = (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding
+    + 1. One primitive (ops.ConvTranspose) whose input gradient is a convolution."""
+    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002
+    """Pad the last len(pad) // 2 axes as torch.nn.functional.pad: `pad` lists (before, after) counts from the
+    last axis backwards, (left, right, top, bottom, ...). 'constant' fills `value` (negative counts crop);
+    'reflect', 'replicate' and 'circular' index the input (the gradient adds up where values repeat)."""
+    counts = [int(p) for p in pad]
+    if len(counts) % 2 or len(counts) // 2 > x.ndim:
+        raise op_error(f"pad: expected an even number of counts, at most 2 per axis of {x.shape}, got {list(pad)}")
+    if mode not in _PAD_MODES:
+        raise op_error(f"pad: mode must be one of {', '.join(_PAD_MODES)}, got {mode!r}")
+    pads = [(0, 0)] * x.ndim
+    for i in range(len(counts) // 2):
+        pads[x.ndim - 1 - i] = (counts[2 * i], counts[2 * i + 1])
+    if mode == "constant":
+        if any(lo < 0 or hi < 0 for lo, hi in pads):  # negative counts crop first
+            crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape, pads))
+            if any(s.stop - s.start < 0 for s in crop):
+                raise op_error(f"pad: counts {list(pad)} crop more than the size of {x.shape}")
+            x = x[crop]
+            pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+        if not any(lo or hi for lo, hi in pads):
+            return x
+        return ops.Pad.apply(x, pads=tuple(pads), value=value)
+    for axis, (lo, hi) in enumerate(pads):
+        if not (lo or hi):
+            continue
+        n = x.shape[axis]
+        if lo < 0 or hi < 0:
+            raise op_error(f"pad: mode {mode!r} needs counts >= 0, got {list(pad)}")
+        limit = n - 1 if mode == "reflect" else n if mode == "circular" else None
+        if (limit is not None and max(lo, hi) > limit) or n == 0:
+            raise op_error(f"pad: mode {mode!r} pads axis {axis} of size {n} by at most {limit}, got ({lo}, {hi}) "
+                           f"(input {x.shape})")
+        positions = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            period = 2 * (n - 1)
+            positions = np.abs((positions + period) % period - (n - 1)) if n > 1 else np.zeros_like(positions)
+            positions = (n - 1) - positions
+        elif mode == "replicate":
+            positions = np.clip(positions, 0, n - 1)
+        else:
+            positions = positions % n
+        x = x[(slice(None),) * axis + (positions,)]
+    return x
+
+
+def _pool_geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                   op: str) -> tuple[tuple, tuple, tuple, list, tuple]:
+    """(kernel, stride, dilation, per-axis (before, after) padding, output size) of a pooling, PyTorch's rules:
+    padding at most half the kernel, and with ceil_mode a last window that starts inside the (left-padded)
+    input, padded after as far as it reaches."""
+    kernel = _ints(kernel_size, nd, "kernel_size", op)
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ints(stride, nd, "stride", op)
+    padding, dilation = _ints(padding, nd, "padding", op), _ints(dilation, nd, "dilation", op)
+    if min(kernel + stride + dilation) < 1 or min(padding) < 0:
+        raise op_error(f"{op}: kernel_size {kernel}, stride {stride} and dilation {dilation} must be positive and "
+                       f"padding {padding} >= 0 (input {x.shape})")
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise op_error(f"{op}: padding {padding} must be at most half the kernel size {kernel} (input {x.shape})")
+    pads, sizes = [], []
+    for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation):
+        span = d * (k - 1) + 1
+        room = n + 2 * p - span
+        if room < 0:
+            raise op_error(f"{op}: the window {kernel} (dilation {dilation}) is larger than the padded input "
+                           f"{tuple(m + 2 * q for m, q in zip(x.shape[2:], padding))} (input {x.shape}, "
+                           f"padding {padding})")
+        size = (room + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (size - 1) * s >= n + p:  # the last window must start inside the input or left padding
+            size -= 1
+        pads.append((p, max((size - 1) * s + span - n - p, p)))
+        sizes.append(size)
+    return kernel, stride, dilation, pads, tuple(sizes)
+
+
+def _max_pool(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
+              ) -> Tensor:
+    op = f"max_pool{nd}d"
+    x, unbatched = _batched(x, nd, op)
+    kernel, stride, dilation, pads, _ = _pool_geometry(x, nd, kernel_size, stride, padding, dilation, ceil_mode, op)
+    if x.dtype.kind != "f":
+        raise op_error(f"{op}: expected a floating input, got {x.dtype} (input {x.shape})")
+    if any(lo or hi for lo, hi in pads):
+        x = ops.Pad.apply(x, pads=((0, 0), (0, 0)) + tuple(pads), value=-np.inf)
+    index = ops.PoolArgmax.apply(x, kernel=kernel, stride=stride, dilation=dilation)
+    y = x.reshape(-1)[index]  # gathered at each window's maximum: the gradient goes there (IndexAdd)
+    return y.squeeze(0) if unbatched else y
+
+
+def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """1-D max pooling of (N, C, L) input, as torch.nn.functional.max_pool1d (see max_pool2d)."""
+    return _max_pool(x, 1, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """2-D max pooling of (N, C, H, W) input, as torch.nn.functional.max_pool2d (stride defaults to the kernel
+    size; padding, at most half the kernel, never wins). Each window's gradient goes to its maximum; of tied
+    maxima, the first in row-major order of the window gets all of it (PyTorch's CPU rule)."""
+    return _max_pool(x, 2, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _avg_pool(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+              count_include_pad: bool, divisor_override: int | None) -> Tensor:
+    op = f"avg_pool{nd}d"
+    x, unbatched = _batched(x, nd, op)
+    kernel, stride, dilation, pads, _ = _pool_geometry(x, nd, kernel_size, stride, padding, 1, ceil_mode, op)
+    channels = x.shape[1]
+    if any(lo or hi for lo, hi in pads):
+        x = ops.Pad.apply(x, pads=((0, 0), (0, 0)) + tuple(pads), value=0.0)
+    ones = np.ones((channels, 1) + kernel, dtype=x.dtype)  # the window sum as a depthwise convolution
+    total = ops.Conv.apply(x, Tensor._wrap(ones), stride=stride, dilation=dilation, groups=channels)
+    if divisor_override is not None:
+        if divisor_override <= 0:
+            raise op_error(f"{op}: divisor_override must be positive, got {divisor_override}")
+        y = total * (1.0 / divisor_override)
+    else:
+        y = total * _avg_pool_scale(x.shape[2:], kernel, stride, pads, count_include_pad, x.dtype)
+    return y.squeeze(0) if unbatched else y
+
+
+def _avg_pool_scale(padded: tuple, kernel: tuple, stride: tuple, pads: list, count_include_pad: bool,
+                    dtype: np.dtype) -> float | Tensor:
+    """1 / the number of values each window averages (a constant of the shapes): PyTorch counts the padding
+    (count_include_pad) but never the extra cells a ceil_mode window reaches past it."""
+    counted = np.zeros(padded)
+    inside = []
+    for size, (lo, hi) in zip(padded, pads):
+        n = size - lo - hi  # the input's own length; `lo` is also the symmetric padding after it
+        inside.append(slice(0, n + 2 * lo) if count_include_pad else slice(lo, lo + n))
+    counted[tuple(inside)] = 1
+    counts = ops._windows(counted, kernel, stride, (1,) * len(kernel)).sum(axis=tuple(range(-len(kernel), 0)))
+    if np.all(counts == math.prod(kernel)):
+        return 1.0 / math.prod(kernel)
+    return Tensor._wrap((1.0 / counts).astype(dtype))
+
+
+def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling of (N, C, L) input, as torch.nn.functional.avg_pool1d (see avg_pool2d)."""
+    return _avg_pool(x, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-D average pooling of (N, C, H, W) input, as torch.nn.functional.avg_pool2d: the window sums are a
+    depthwise convolution with a kernel of ones (ops.Conv), divided by the window size (or by the number of
+    input values in it, with count_include_pad=False)."""
+    return _avg_pool(x, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def _averaging_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
+    """(out, size) rows averaging PyTorch's adaptive windows [floor(i size / out), ceil((i + 1) size / out))."""
+    matrix = np.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a given (H_out, W_out) (an int for both; None keeps an axis), as
+    torch.nn.functional.adaptive_avg_pool2d. Output size 1 is global average pooling, a mean over H and W;
+    other sizes multiply by averaging matrices on both sides (PyTorch's windows)."""
+    x, unbatched = _batched(x, 2, "adaptive_avg_pool2d")
+    sizes = (output_size, output_size) if isinstance(output_size, (int, np.integer)) or output_size is None \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise op_error(f"adaptive_avg_pool2d: output_size must be an int or 2 values, got {output_size!r}")
+    sizes = tuple(n if s is None else int(s) for s, n in zip(sizes, x.shape[2:]))
+    if min(sizes) < 1 or min(x.shape[2:]) < 1:
+        raise op_error(f"adaptive_avg_pool2d: output size {sizes} and input size {x.shape[2:]} must be positive "
+                       f"(input {x.shape})")
+    if sizes == (1, 1):
+        y = x.mean(axis=(2, 3), keepdims=True)
+    elif sizes == x.shape[2:]:
+        y = x
+    else:
+        rows = Tensor._wrap(_averaging_matrix(x.shape[2], sizes[0], x.dtype))
+        cols = Tensor._wrap(_averaging_matrix(x.shape[3], sizes[1], x.dtype).T.copy())
+        y = rows @ (x @ cols)
+    return y.squeeze(0) if unbatched else y
 
 
 # ----------------------------------------------------------------------------- normalization

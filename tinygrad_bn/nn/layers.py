@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,196 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class _ConvNd(Module):
+    """Shared body of Conv1d/Conv2d: PyTorch's arguments, parameter names and default initialization
+    (weight and bias uniform in +-1/sqrt(fan_in), fan_in = in_channels / groups * kernel elements, which is
+    PyTorch's kaiming_uniform_(a=sqrt(5))), so a converted PyTorch state_dict loads as it is."""
+
+    dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int], stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype=np.float32) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels ({in_channels}) and out_channels "
+                             f"({out_channels})")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
+        kernel = F._ints(kernel_size, self.dims, "kernel_size", name)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
+        self.stride = F._ints(stride, self.dims, "stride", name)
+        self.padding = padding if isinstance(padding, str) else F._ints(padding, self.dims, "padding", name)
+        self.dilation = F._ints(dilation, self.dims, "dilation", name)
+        self.groups, self.padding_mode = groups, padding_mode
+        fan_in = in_channels // groups * math.prod(kernel)
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups) + kernel, dtype=dtype))
+        init.uniform_(self.weight, -bound, bound)
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F._conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.dims,
+                       self.padding_mode)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self.dims:
+            text += f", padding={self.padding}"
+        if self.dilation != (1,) * self.dims:
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
+        return text
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L) input, weight (C_out, C_in/groups, k); PyTorch's Conv1d."""
+
+    dims = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W) input, weight (C_out, C_in/groups, kH, kW); PyTorch's Conv2d."""
+
+    dims = 2
+
+
+class ConvTranspose2d(Module):
+    """The transposed 2-D convolution (PyTorch's ConvTranspose2d): weight (C_in, C_out/groups, kH, kW),
+    initialized like PyTorch (uniform in +-1/sqrt(fan_in), fan_in = C_out/groups * kH * kW from the weight's
+    second axis, as torch computes it)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int], stride: Any = 1,
+                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+                 dtype=np.float32) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: groups={groups} must divide in_channels ({in_channels}) and "
+                             f"out_channels ({out_channels})")
+        kernel = F._ints(kernel_size, 2, "kernel_size", "ConvTranspose2d")
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
+        self.stride, self.padding = F._ints(stride, 2, "stride", "ConvTranspose2d"), \
+            F._ints(padding, 2, "padding", "ConvTranspose2d")
+        self.output_padding = F._ints(output_padding, 2, "output_padding", "ConvTranspose2d")
+        self.dilation, self.groups = F._ints(dilation, 2, "dilation", "ConvTranspose2d"), groups
+        fan_in = out_channels // groups * math.prod(kernel)
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        self.weight = Parameter(np.empty((in_channels, out_channels // groups) + kernel, dtype=dtype))
+        init.uniform_(self.weight, -bound, bound)
+        if bias:
+            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, output_padding={self.output_padding}")
+
+
+class _MaxPoolNd(Module):
+    dims = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = stride if stride is not None else kernel_size
+        self.dilation, self.ceil_mode = dilation, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F._max_pool(x, self.dims, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling (PyTorch's MaxPool1d); see F.max_pool1d."""
+
+    dims = 1
+
+
+class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling (PyTorch's MaxPool2d); ties give the gradient to the first maximum (F.max_pool2d)."""
+
+    dims = 2
+
+
+class _AvgPoolNd(Module):
+    dims = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = stride if stride is not None else kernel_size
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F._avg_pool(x, self.dims, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                           self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
+    """1-D average pooling (PyTorch's AvgPool1d); see F.avg_pool1d."""
+
+    dims = 1
+
+
+class AvgPool2d(_AvgPoolNd):
+    """2-D average pooling (PyTorch's AvgPool2d); see F.avg_pool2d."""
+
+    dims = 2
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size; AdaptiveAvgPool2d(1) is global average pooling."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class Flatten(Module):
+    """Merge axes start_dim..end_dim (by default all but the batch axis), as PyTorch's Flatten."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class ReLU(Module):

@@ -193,7 +193,7 @@ def test_reading_a_value_in_python_is_refused():
 
     x, y = batches(np.float32, 1)[0]
     with pytest.raises(JitError, match=r"reads a tensor's value in Python"):
-        jit(step)(Tensor(x), Tensor(y))
+        jit(step, fuse=False)(Tensor(x), Tensor(y))
 
 
 def test_data_dependent_structure_is_refused_not_replayed():
@@ -283,3 +283,63 @@ def test_load_state_dict_between_replays_is_seen():
         a, _ = step(Tensor(x), Tensor(y))
         b, _ = twin_step(Tensor(x), Tensor(y))
         np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_fit_compiles_by_default_and_equals_eager_fit_bit_for_bit(tmp_path):
+    from tinygrad_bn.data import DataLoader
+    from tinygrad_bn.train import fit
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(64, 12)).astype(np.float32), rng.integers(0, 5, 64)
+    histories, states = [], []
+    for compile_ in (False, True):
+        model = build_model("dropout", np.float32)
+        optimizer = optim.Adam(model.parameters(), lr=0.01)
+        tg.manual_seed(5)
+        history = fit(model, F.cross_entropy, optimizer, DataLoader(x, y, 16, shuffle=True, seed=1), 4,
+                      dev_loader=DataLoader(x, y, 32), progress=False, compile=compile_)
+        histories.append((history.train_loss, history.dev_acc))
+        states.append(state_of(model, optimizer))
+    assert histories[0] == histories[1]
+    assert_same(*states)
+
+
+def test_fit_resumes_a_compiled_run_exactly_compiled_or_eager(tmp_path):
+    from tinygrad_bn.data import DataLoader
+    from tinygrad_bn.train import fit
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(48, 12)).astype(np.float32), rng.integers(0, 5, 48)
+
+    def run(epochs: int, checkpoint, resume: bool, compile_: bool):
+        model = build_model("bn1d", np.float32)
+        optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        fit(model, F.cross_entropy, optimizer, DataLoader(x, y, 16, shuffle=True, seed=2), epochs,
+            progress=False, checkpoint=checkpoint, resume=resume, compile=compile_)
+        return state_of(model, optimizer)
+
+    straight = run(4, None, False, True)
+    for compile_ in (True, False):
+        path = tmp_path / f"run-{compile_}.npz"
+        run(2, path, False, True)  # a compiled run stopped after epoch 2
+        assert_same(run(4, path, True, compile_), straight)
+
+
+def test_fit_falls_back_to_eager_with_a_warning_when_the_step_cannot_be_replayed():
+    from tinygrad_bn.compiler import JitWarning
+    from tinygrad_bn.data import DataLoader
+    from tinygrad_bn.train import fit
+
+    class Chatty(nn.Module):
+        def forward(self, x: Tensor) -> Tensor:
+            if float(x.sum()) > 1e9:  # Python reads a value: cannot be replayed
+                return x * 0
+            return x
+
+    model = nn.Sequential(Chatty(), nn.Linear(12, 5))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 12)).astype(np.float32), rng.integers(0, 5, 32)
+    with pytest.warns(JitWarning, match="reads a tensor's value in Python"):
+        history = fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), DataLoader(x, y, 8), 2,
+                      progress=False)
+    assert history.epochs == 2 and all(np.isfinite(history.train_loss))

@@ -136,7 +136,8 @@ def test_fit_names_the_epoch_and_step_of_a_nan_loss():
 
     model, opt = make()
     with pytest.raises(TrainingDivergedError) as info:
-        fit(model, loss_fn, opt, DataLoader(X, Y, 16), epochs=4, progress=False)
+        # compile=False: the NaN comes from Python state (a call counter), which a replay would not repeat
+        fit(model, loss_fn, opt, DataLoader(X, Y, 16), epochs=4, progress=False, compile=False)
     assert str(info.value).startswith("training diverged at epoch 2, step 2: the loss is not finite.")
     assert isinstance(info.value.__cause__, TrainingDivergedError)
 

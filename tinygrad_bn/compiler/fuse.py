@@ -225,7 +225,7 @@ def generate(fused: FusedCall, slots: list) -> str:
             src_lv = lv - 1
             accumulators.append(f"acc{n}")
             passes.setdefault(src_lv, []).append(f"acc{n}[j] += {value(m.inputs[0], src_lv, False)}")
-            mean = f" / {float(full[0])!r}" if m.op.__name__ == "Mean" else ""
+            mean = " / n" if m.op.__name__ == "Mean" else ""
             where[o] = "c"
             columns.append(n)
             after.setdefault(src_lv, []).append(f"c{n}[j] = acc{n}[j]{mean}")
@@ -239,7 +239,11 @@ def generate(fused: FusedCall, slots: list) -> str:
             if o in out_name:
                 before[lv].append(f"{out_name[o]}[j] = c{n}[j]")
     args = [in_name[i] for i in fused.inputs] + [out_name[o] for o in outputs]
-    lines = [f"def kernel({', '.join(args)}):", f"    n, c = {full[0]}, {full[1]}"]
+    sized = next((in_name[i] for i in fused.inputs if layout[i] == "full"), None) or next(
+        (out_name[o] for o in outputs if _layout(slots[o].shape, full) == "full"), None)
+    # the sizes come from an (N, C) argument: one compiled kernel serves every batch size and width
+    size = f"{sized}.shape" if sized is not None else f"{full[0]}, {full[1]}"
+    lines = [f"def kernel({', '.join(args)}):", f"    n, c = {size}"]
     lines += [f"    {acc} = np.zeros(c, np.float64)" for acc in accumulators]
     lines += [f"    c{o} = np.empty(c, DTYPE)" for o in columns]
     for lv in range(max([*passes, *before, *after, 0]) + 1):

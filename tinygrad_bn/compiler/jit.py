@@ -13,6 +13,7 @@ a new one; up to `cache_size` programs are kept (the last batch of an epoch is o
 from __future__ import annotations
 
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ from ..tensor import Tensor
 from .fuse import available
 from .plan import Program, build
 from .tape import JitError, Tracer, difference, persistent_leaves, unrecorded_writes
+
+
+class JitWarning(UserWarning):
+    """A step compiled with fallback=True could not be replayed and runs eagerly from now on."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,12 @@ class CompiledStep:
     """A step function that is captured on its first calls and replayed afterwards (see `jit`)."""
 
     def __init__(self, fn: Callable[..., Any], cache_size: int = 8, max_mismatches: int = 2,
-                 enabled: bool = True, fuse: bool | None = None) -> None:
+                 enabled: bool = True, fuse: bool = False, fallback: bool = False) -> None:
         self.fn = fn
+        self.fallback = fallback
         if fuse and not available():
             raise ImportError("jit(fuse=True) needs numba: pip install 'tinygrad_bn[fast]'")
-        self.fuse = available() if fuse is None else fuse
+        self.fuse = fuse
         self.cache_size = cache_size
         self.max_mismatches = max_mismatches
         self.enabled = enabled
@@ -106,10 +112,18 @@ class CompiledStep:
             entries.append(pending)
             if len(entries) > self.cache_size:
                 entries.pop(0)
-        return self._capture(pending, args)
+        outcome: list[Any] = []
+        try:
+            return self._capture(pending, args, outcome)
+        except JitError as error:
+            if not self.fallback or not outcome:  # raised by the step itself, or no fallback wanted
+                raise
+            warnings.warn(f"{error} This step now runs eagerly.", JitWarning, stacklevel=2)
+            self.enabled = False
+            return outcome[0]  # the call ran eagerly to its end: its result is valid
 
     # ------------------------------------------------------------------ capture
-    def _capture(self, entry: _Entry, args: tuple) -> Any:
+    def _capture(self, entry: _Entry, args: tuple, outcome: list) -> Any:
         tick = time.perf_counter()
         tracer = Tracer()
         input_slots = [tracer.add_input(_as_array(a), f"input {i}") for i, a in enumerate(args)
@@ -120,6 +134,9 @@ class CompiledStep:
         finally:
             STATE.tracer = None
         self.captures += 1
+        outcome.append(result)
+        if tracer.refusal is not None:
+            raise JitError(f"jit: {tracer.refusal}.")
         spec, output_slots = self._output_spec(tracer, result)
         if entry.previous is None:
             entry.previous = tracer
@@ -222,13 +239,16 @@ class CompiledStep:
 
 
 def jit(fn: Callable[..., Any] | None = None, *, enabled: bool = True, cache_size: int = 8,
-        fuse: bool | None = None) -> Any:
+        fuse: bool = False, fallback: bool = False) -> Any:
     """Compile a step: `step = jit(train_step)` (or `@jit`). See the module docstring and docs/compile.md.
 
-    `fuse`: generate fused kernels for elementwise chains and batch reductions with numba (None: when
-    numba is installed). Fused steps equal eager ones to rounding (only summation order differs); with
-    `fuse=False` a compiled step equals the eager step bit for bit.
+    `fuse=True`: generate fused kernels for elementwise chains and batch reductions with numba (the
+    `fast` extra). Fused steps equal eager ones to rounding (only summation order differs); without
+    fusion a compiled step equals the eager step bit for bit (so a checkpoint resumes exactly, compiled or
+    eager). `fallback`: when the step cannot be
+    replayed (it reads values in Python, changes between calls, writes tensors behind the tape's back),
+    warn (JitWarning) and run it eagerly from then on, instead of raising JitError.
     """
     if fn is None:
-        return lambda f: CompiledStep(f, cache_size=cache_size, enabled=enabled, fuse=fuse)
-    return CompiledStep(fn, cache_size=cache_size, enabled=enabled, fuse=fuse)
+        return lambda f: CompiledStep(f, cache_size=cache_size, enabled=enabled, fuse=fuse, fallback=fallback)
+    return CompiledStep(fn, cache_size=cache_size, enabled=enabled, fuse=fuse, fallback=fallback)

@@ -128,6 +128,7 @@ class Tracer:
         self.keep: list[Any] = []
         self.snapshots: dict[int, np.ndarray] = {}  # LEAF slot -> copy of its value when first seen
         self.modules: dict[int, tuple[Any, bool]] = {}  # id(module) -> (module, training) of modules called
+        self.refusal: str | None = None  # why this capture cannot be replayed (the call itself completes)
 
     # ------------------------------------------------------------------ slots
     def _new(self, kind: str, array: np.ndarray, tensor: Any = None, name: str = "") -> int:
@@ -213,11 +214,14 @@ class Tracer:
         self.modules.setdefault(id(module), (module, bool(module.training)))
 
     def value_read(self, what: str) -> None:
-        raise JitError(
-            f"{what} reads a tensor's value in Python inside a compiled step; a replay cannot repeat what "
-            "Python decided from it. Return the tensor from the step and read it afterwards (the step's "
-            "outputs are ordinary tensors), or run this step eagerly (jit(..., enabled=False))"
-        )
+        """A value is read in Python: the call goes on eagerly (with the real value), and the capture is
+        refused once it ends, so the step's state is never left half-updated."""
+        if self.refusal is None:
+            self.refusal = (
+                f"{what} reads a tensor's value in Python inside a compiled step; a replay cannot repeat what "
+                "Python decided from it. Return the tensor from the step and read it afterwards (the step's "
+                "outputs are ordinary tensors), or run this step eagerly (jit(..., enabled=False))"
+            )
 
 
 # ---------------------------------------------------------------------------- comparing two captures

@@ -69,6 +69,10 @@ def add_arguments(train: argparse.ArgumentParser) -> argparse.ArgumentParser:
                             "every epoch; `python -m tinygrad_bn watch DIR` shows them")
     train.add_argument("--watch-every", type=positive_int, default=None, metavar="STEPS",
                        help="with --watch, record every STEPS steps too")
+    train.add_argument("--no-compile", action="store_true",
+                       help="run every step eagerly (default: capture the step once and replay it, same numbers)")
+    train.add_argument("--fuse", action="store_true",
+                       help="replay with fused numba kernels (faster, equal to rounding; needs the `fast` extra)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     return train
 
@@ -160,6 +164,14 @@ def train_command(args: argparse.Namespace) -> int:
     if args.resume and args.checkpoint is None:
         print("train: --resume needs --checkpoint PATH (the file to resume from)", file=sys.stderr)
         return 2
+    if args.fuse:
+        from ..compiler.fuse import available
+
+        if args.no_compile or not available():
+            reason = "it replays compiled steps (drop --no-compile)" if args.no_compile else \
+                "it needs numba: pip install 'tinygrad_bn[fast]'"
+            print(f"train: --fuse cannot be used here: {reason}", file=sys.stderr)
+            return 2
     try:
         start = prepare_checkpoint(args) if args.checkpoint is not None else 0
     except ResumeMismatchError as err:
@@ -197,7 +209,8 @@ def train_command(args: argparse.Namespace) -> int:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the divergence check says more
             history = fit(model, F.cross_entropy, optimizer, train_loader, args.epochs, dev_loader=dev_loader,
                           callbacks=[report, *callbacks], step_callbacks=step_callbacks, progress=not args.no_progress,
-                          checkpoint=args.checkpoint, resume=args.resume)
+                          checkpoint=args.checkpoint, resume=args.resume, compile=not args.no_compile,
+                          fuse=args.fuse)
     except TrainingDivergedError as err:
         print(f"train: {err}", file=sys.stderr)
         return 1

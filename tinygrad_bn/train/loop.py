@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import TrainingDivergedError, no_grad
+from ..compiler import jit
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
@@ -132,6 +133,10 @@ def fit(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    watch: str | os.PathLike | None = None,
+    watch_every: int | None = None,
+    compile: bool = True,  # noqa: A002 (the word PyTorch users know from torch.compile)
+    fuse: bool = False,
 ) -> History:
     """Train `model` for `epochs` epochs; record per-epoch metrics in the returned History.
 
@@ -140,10 +145,25 @@ def fit(
     as a float); empty batches are skipped. After each epoch: evaluate on `dev_loader`, step the
     `scheduler`, call each callback as `callback(epoch, history)`, and consult `early_stopping`. With
     `checkpoint`, the whole state is saved there after every epoch; with `resume=True` too, a run
-    continues from that file and ends exactly as an uninterrupted one.
+    continues from that file and ends exactly as an uninterrupted one. With `watch`, per-layer histograms
+    of the first training batch are recorded into `watch`/watch.json before training and after every epoch
+    (and every `watch_every` steps) for `python -m tinygrad_bn watch DIR`; training itself is unchanged.
+
+    With `compile` (the default) the step is captured once and replayed (`tinygrad_bn.jit`), with the
+    same numbers as eager steps, bit for bit; `fuse=True` adds numba kernels (faster, equal to rounding).
+    A step that cannot be replayed (a model whose forward reads values in Python) warns once and runs
+    eagerly; `compile=False` always runs eagerly.
     """
-    step = TrainStep(model, loss_fn, optimizer)
+    train_step = TrainStep(model, loss_fn, optimizer)
+    step: Callable[..., Any] = jit(train_step, fuse=fuse, fallback=True) if compile else train_step
     step_callbacks = tuple(step_callbacks)
+    if watch is not None:
+        from .watch import Watcher
+
+        resuming = resume and checkpoint is not None and Path(checkpoint).exists()
+        watcher = Watcher.for_fit(watch, model, loss_fn, train_loader, every=watch_every, resume=resuming)
+        callbacks = (*callbacks, watcher)
+        step_callbacks = (*step_callbacks, watcher.on_step)
     history = History()
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -159,6 +179,7 @@ def fit(
             tick = time.perf_counter()
             if hasattr(train_loader, "set_epoch"):
                 train_loader.set_epoch(epoch)
+            model.train()
             loss, acc = _train_epoch(step, train_loader, epoch, epochs, progress, step_callbacks)
             history.train_loss.append(loss)
             history.train_acc.append(acc)
@@ -189,9 +210,8 @@ def fit(
     return history
 
 
-def _train_epoch(step: TrainStep, loader: Iterable, epoch: int, epochs: int, progress: bool,
+def _train_epoch(step: Callable[..., Any], loader: Iterable, epoch: int, epochs: int, progress: bool,
                  step_callbacks: tuple[StepCallback, ...]) -> tuple[float, float]:
-    step.model.train()
     running = EWMA(0.9)
     total_loss = total_correct = 0.0
     count = 0

@@ -59,13 +59,19 @@ class Optimizer:
         Inside a compiled step (tinygrad_bn.jit) this call is recorded and made again at every replay, so
         the learning rate is read afresh (schedulers work) and the state advances as in eager mode.
         """
+        states, update = self.state, self.update
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                grad = np.asarray(p.grad.data, dtype=p.dtype)
-                state = self.state.setdefault(id(p), {})
-                self.update(p.data, grad, state, group)
+                param, grad = p.data, g.data
+                if grad.dtype != param.dtype:
+                    grad = grad.astype(param.dtype)
+                state = states.get(id(p))
+                if state is None:
+                    state = states[id(p)] = {}
+                update(param, grad, state, group)
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -122,7 +128,8 @@ class SGD(Optimizer):
                                       dampening=dampening))
 
     def update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
-        grad = _with_weight_decay(param, grad, group["weight_decay"])
+        if group["weight_decay"]:
+            grad = _with_weight_decay(param, grad, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")

@@ -40,6 +40,8 @@ VARIANTS = ("none", "bn_before", "bn_after", "ln_before")
 LABELS = {"none": "no normalization", "bn_before": "BN before ReLU", "bn_after": "BN after ReLU",
           "ln_before": "LayerNorm before ReLU"}
 DEFAULT_SEEDS = 10
+PAIRING_NOTE = ("For each seed the four variants start from the same Linear weights (the normalization layers draw "
+                "no random numbers) and see the same batches, so each comparison is a paired difference per seed.")
 # (better, worse): the comparisons the docs make, each as a per-seed difference of test accuracy
 COMPARISONS = (("bn_before", "none"), ("bn_before", "bn_after"), ("ln_before", "bn_before"), ("ln_before", "none"),
                ("bn_after", "none"))
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     comparisons = [{"better": a, "worse": b, "label": f"{LABELS[a]} - {LABELS[b]}", **paired_difference(runs, a, b)}
                    for a, b in COMPARISONS]
     results = {"command": getattr(args, "command_line", None),
-               "experiment": "placement", **describe_settings(data, settings, args), "notes": NOTES[:3] + NOTES[4:],
+               "experiment": "placement", **describe_settings(data, settings, args),
+               "notes": [*NOTES[:3], PAIRING_NOTE],
                "summary": summarize_variants(runs, LABELS), "comparisons": comparisons, "jobs": args.jobs,
                "machine": machine(), "seconds": timer.seconds, "runs": runs}
     out = Path(args.out)

@@ -199,7 +199,8 @@ def _plot(runs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path, ti
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(rows):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8, loc="lower right")
+    # the legend on the first panel where both kinds of run trained (at the largest scales, no-BN runs diverge)
+    max(axes.flat[:len(rows)], key=lambda ax: len(ax.get_lines())).legend(fontsize=8, loc="lower right")
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:

@@ -148,7 +148,7 @@ def plan_outputs(fused: FusedCall, live: list, outputs: list[int], reads: Callab
     inside = {id(m) for m in fused.members}
     external: set[int] = set(outputs)
     for ins in live:
-        if id(ins) not in inside:
+        if ins is not fused and id(ins) not in inside:
             if isinstance(ins, FusedCall):
                 external.update(i for member in ins.members for i in member.inputs)
             else:

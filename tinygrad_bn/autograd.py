@@ -78,6 +78,7 @@ class _State:
     scope: Any = None  # set by nn.Module.__call__ so that graph drawings can group ops by module
     trace: bool = False  # set by viz.trace(): record ops even when no input requires grad
     tracer: Any = None  # set by the compiler while it captures a step (compiler/tape.py's Tracer)
+    monitor: Any = None  # set by debug.detect_anomaly()/profile(): sees every op's forward and backward
 
 
 STATE = _State()
@@ -238,6 +239,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and, in grad mode, record this op for backward."""
+        if STATE.monitor is not None:  # anomaly detection or profiling: it runs this op (with itself off)
+            return STATE.monitor.forward(cls, inputs, params)
         fn = object.__new__(cls)
         try:
             data = fn.forward(*[t.data for t in inputs], **params)
@@ -372,6 +375,9 @@ def backpropagate(
                 wanted.add(id(node))
     previous_mode, previous_scope = STATE.grad_enabled, STATE.scope
     STATE.grad_enabled = create_graph
+    monitor = STATE.monitor  # anomaly detection or profiling: it runs each op's backward
+    if monitor is not None:
+        monitor.begin_backward()
     try:
         for node in reversed(order):
             grad = grads.pop(id(node), None)
@@ -394,7 +400,7 @@ def backpropagate(
                 )
             if create_graph:  # tag the ops this backward records, in the forward op's module scope
                 STATE.scope = (BackwardScope(ctx), ctx.scope)
-            input_grads = ctx.backward(grad)
+            input_grads = ctx.backward(grad) if monitor is None else monitor.backward(ctx, grad)
             for parent, parent_grad, needed in zip(ctx.parents, input_grads, ctx.needs):
                 if parent_grad is None or not needed:
                     continue
@@ -411,6 +417,8 @@ def backpropagate(
                 ctx.release()
     finally:
         STATE.grad_enabled, STATE.scope = previous_mode, previous_scope
+        if monitor is not None:
+            monitor.end_backward()
     return found
 
 

@@ -330,6 +330,31 @@ def test_divergence_names_the_epoch_and_step():
         np.testing.assert_array_equal(value, before[key])
 
 
+def test_fit_detect_anomaly_names_the_op_layer_epoch_and_step_and_runs_eagerly():
+    from tinygrad_bn.debug import AnomalyError
+
+    model = make_model()
+    history = fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), DataLoader(X, Y, 40), epochs=2,
+                  progress=False, detect_anomaly=True)
+    again = make_model()
+    eager = fit(again, F.cross_entropy, optim.SGD(again.parameters(), lr=0.1), DataLoader(X, Y, 40), epochs=2,
+                progress=False, compile=False)
+    assert history.train_loss == eager.train_loss  # the same eager steps, only watched
+    model = make_model()
+    with pytest.raises(AnomalyError) as info:
+        fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=1e30), DataLoader(X, Y, 10), epochs=3,
+            progress=False, detect_anomaly=True)
+    err = info.value
+    assert str(err).startswith("anomaly at epoch 1, step 2: Linear produced inf from finite inputs in model.")
+    assert err.module == "model.2 (Linear)"  # the output layer: weights of 1e30 after the first step overflow
+    assert err.site.endswith("fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=1e30), DataLoader(X, Y, "
+                             "10), epochs=3,")  # the first line of the call
+    assert err.one_line().startswith("anomaly at epoch 1, step 2: ") and "\n" not in err.one_line()
+    from tinygrad_bn.autograd import STATE
+
+    assert STATE.monitor is None
+
+
 def test_empty_training_loader():
     model = make_model()
     with pytest.raises(ValueError, match="yielded no batches"):

@@ -5,6 +5,8 @@ With `--checkpoint PATH` the whole state is saved after every epoch; `--resume` 
 from it and ends with the same history as an uninterrupted run. The options that define the run are
 saved beside the checkpoint (PATH.options.json), so resuming with different ones is refused. `--watch DIR`
 records per-layer histograms of activations and gradients for `python -m tinygrad_bn watch DIR`.
+`--detect-anomaly` stops at the first op that makes NaN or inf out of finite values, with a one-line message
+naming the op and its layer (exit status 1).
 """
 from __future__ import annotations
 
@@ -73,13 +75,16 @@ def add_arguments(train: argparse.ArgumentParser) -> argparse.ArgumentParser:
                        help="run every step eagerly (default: capture the step once and replay it, same numbers)")
     train.add_argument("--fuse", action="store_true",
                        help="replay with fused numba kernels (faster, equal to rounding; needs the `fast` extra)")
+    train.add_argument("--detect-anomaly", action="store_true",
+                       help="stop at the first op that turns finite values into NaN or inf, naming it and its "
+                            "layer (runs every step eagerly, about 2x slower)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     return train
 
 
 # options that do not change what a run computes: a run may be resumed with other values for them
 NOT_DEFINING = ("out", "checkpoint", "resume", "no_progress", "epochs", "data_dir", "download", "watch",
-                "watch_every")
+                "watch_every", "detect_anomaly")
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,10 +164,15 @@ def train_command(args: argparse.Namespace) -> int:
     """
     import sys
 
+    from ..debug import AnomalyError
     from .loop import TrainingDivergedError
 
     if args.resume and args.checkpoint is None:
         print("train: --resume needs --checkpoint PATH (the file to resume from)", file=sys.stderr)
+        return 2
+    if args.fuse and args.detect_anomaly:
+        print("train: --fuse cannot be used with --detect-anomaly: anomaly detection runs every step eagerly",
+              file=sys.stderr)
         return 2
     if args.fuse:
         from ..compiler.fuse import available
@@ -210,7 +220,10 @@ def train_command(args: argparse.Namespace) -> int:
             history = fit(model, F.cross_entropy, optimizer, train_loader, args.epochs, dev_loader=dev_loader,
                           callbacks=[report, *callbacks], step_callbacks=step_callbacks, progress=not args.no_progress,
                           checkpoint=args.checkpoint, resume=args.resume, compile=not args.no_compile,
-                          fuse=args.fuse)
+                          fuse=args.fuse, detect_anomaly=args.detect_anomaly)
+    except AnomalyError as err:
+        print(f"train: {err.one_line()}", file=sys.stderr)
+        return 1
     except TrainingDivergedError as err:
         print(f"train: {err}", file=sys.stderr)
         return 1

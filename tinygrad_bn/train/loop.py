@@ -6,6 +6,7 @@ it reaches the weights) with an error naming the epoch and step.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -17,6 +18,8 @@ import numpy as np
 
 from ..autograd import TrainingDivergedError, no_grad
 from ..compiler import jit
+from ..debug import AnomalyError
+from ..debug import detect_anomaly as anomaly_detection
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
@@ -137,6 +140,7 @@ def fit(
     watch_every: int | None = None,
     compile: bool = True,  # noqa: A002 (the word PyTorch users know from torch.compile)
     fuse: bool = False,
+    detect_anomaly: bool = False,
 ) -> History:
     """Train `model` for `epochs` epochs; record per-epoch metrics in the returned History.
 
@@ -153,9 +157,15 @@ def fit(
     same numbers as eager steps, bit for bit; `fuse=True` adds numba kernels (faster, equal to rounding).
     A step that cannot be replayed (a model whose forward reads values in Python) warns once and runs
     eagerly; `compile=False` always runs eagerly.
+
+    With `detect_anomaly=True`, training and evaluation run inside `tinygrad_bn.detect_anomaly()`: the first op
+    (forward or backward) that turns finite values into NaN or inf stops training with an `AnomalyError`
+    naming the op, its module, the epoch and the step. Anomaly detection watches eager ops, so the step then
+    always runs eagerly (`compile` and `fuse` are ignored), about 2x slower than an eager step.
     """
     train_step = TrainStep(model, loss_fn, optimizer)
-    step: Callable[..., Any] = jit(train_step, fuse=fuse, fallback=True) if compile else train_step
+    compiled = compile and not detect_anomaly
+    step: Callable[..., Any] = jit(train_step, fuse=fuse, fallback=True) if compiled else train_step
     step_callbacks = tuple(step_callbacks)
     if watch is not None:
         from .watch import Watcher
@@ -174,6 +184,8 @@ def fit(
             if history.stopped_early_at is not None:  # that run had ended: only its best weights remain to restore
                 start = epochs
     was_training = model.training
+    watching = anomaly_detection() if detect_anomaly else contextlib.nullcontext()
+    watching.__enter__()  # not a with block: the loop below stays as it was
     try:
         for epoch in range(start, epochs):
             tick = time.perf_counter()
@@ -206,6 +218,7 @@ def fit(
         if early_stopping is not None:
             early_stopping.restore(model)
     finally:
+        watching.__exit__(None, None, None)
         model.train(was_training)
     return history
 
@@ -225,6 +238,12 @@ def _train_epoch(step: Callable[..., Any], loader: Iterable, epoch: int, epochs:
                 # numpy's overflow warnings would come before (and say less than) the divergence error
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     loss, logits = step(xb, yb)
+            except AnomalyError as error:
+                raise AnomalyError(f"anomaly at epoch {epoch + 1}, step {number}: "
+                                   + str(error).removeprefix("anomaly: "), op=error.op, module=error.module,
+                                   site=error.site, backward_of=error.backward_of, forward_site=error.forward_site,
+                                   summary=f"anomaly at epoch {epoch + 1}, step {number}: "
+                                           + error.one_line().removeprefix("anomaly: ")) from error
             except TrainingDivergedError as error:
                 reason = str(error).removeprefix("training diverged: ")
                 raise TrainingDivergedError(f"training diverged at epoch {epoch + 1}, step {number}: {reason}"

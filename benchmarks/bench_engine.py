@@ -44,6 +44,13 @@ whether each holds. At size 3 the arithmetic is nothing and every ratio is pure 
     python3 dev.py bench                                   # everything, under a minute
     python3 dev.py bench --sizes 100 --repeat 20 --json out.json
     python3 benchmarks/bench_engine.py --no-deep           # only the chain table
+    python3 benchmarks/bench_engine.py --hooks             # what the debug hooks cost when off (and on)
+    python3 benchmarks/bench_engine.py --profile-step      # the profile of one BN MLP training step
+
+3. With `--hooks`, the deep chain again, timed four ways interleaved: the engine as it is (anomaly detection
+   and profiling off: `Function.apply` and `backpropagate` test `STATE.monitor` and find None), the same
+   engine with those hook lines removed (its source, minus them, compiled in place; everything else
+   identical), and inside `detect_anomaly()` and `profile()`, to show what they cost when on.
 """
 from __future__ import annotations
 
@@ -364,6 +371,133 @@ def print_deep(deep: dict) -> None:
     print(f"{'numpy (hand)':>12} {'':>9} {'':>9} {deep['numpy_by_hand_us_per_op']:>9.2f}")
 
 
+# ----------------------------------------------------------------------------- the debug hooks
+
+
+def _hookless() -> tuple[Any, Any]:
+    """`Function.apply` and `backpropagate` compiled from their source without the `STATE.monitor` lines."""
+    import inspect
+    import textwrap
+
+    from tinygrad_bn import autograd
+
+    made = []
+    for fn in (autograd.Function.apply.__func__, autograd.backpropagate):
+        source = textwrap.dedent(inspect.getsource(fn))
+        kept, dropped = [], 0
+        for line in source.splitlines():
+            if "monitor.backward(ctx, grad)" in line:
+                kept.append(line.split(" if monitor is None")[0])
+                dropped += 1
+            elif "monitor" in line:
+                dropped += 1
+            else:
+                kept.append(line)
+        if dropped not in (2, 6):
+            raise SystemExit(f"--hooks: the hook lines of {fn.__name__} changed ({dropped} found): update _hookless")
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(kept), inspect.getfile(fn), "exec"), vars(autograd), namespace)  # noqa: S102
+        made.append(namespace[fn.__name__])
+    return made[0], made[1]
+
+
+def bench_hooks(repeat: int) -> dict:
+    """Deep-chain microseconds per op: with hooks (off), without them, inside detect_anomaly() and profile()."""
+    import contextlib
+
+    from tinygrad_bn import autograd, debug
+    from tinygrad_bn import tensor as tensor_module
+
+    with_apply, with_backprop = autograd.Function.__dict__["apply"], autograd.backpropagate
+    bare_apply, bare_backprop = _hookless()
+
+    def use(apply: Any, backprop: Any) -> None:
+        autograd.Function.apply = apply
+        autograd.backpropagate = tensor_module.backpropagate = backprop
+
+    start = np.full(1, 0.3, dtype=DTYPE)
+    ops = 3 * DEEP_STEPS
+    variants: dict[str, tuple[Any, Any, Callable[[], Any]]] = {
+        "hooks, off": (with_apply, with_backprop, contextlib.nullcontext),
+        "no hooks": (bare_apply, bare_backprop, contextlib.nullcontext),
+        "detect_anomaly()": (with_apply, with_backprop, debug.detect_anomaly),
+        "profile()": (with_apply, with_backprop, debug.profile),
+    }
+    fwd: dict[str, list[float]] = {name: [] for name in variants}
+    bwd: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for name, (apply, backprop, context) in variants.items():  # check: the same value and gradient
+            use(apply, backprop)
+            leaf = tg.Tensor(start, requires_grad=True)
+            with context():
+                deep_forward(leaf).backward()
+            if not np.allclose(leaf.grad.data, deep_numpy(start)[1], rtol=1e-3):
+                raise SystemExit(f"--hooks: {name} gives another gradient")
+        for _ in range(repeat * 3):
+            for name, (apply, backprop, context) in variants.items():
+                use(apply, backprop)
+                leaf = tg.Tensor(start, requires_grad=True)
+                with context():
+                    t0 = time.perf_counter()
+                    out = deep_forward(leaf)
+                    t1 = time.perf_counter()
+                    out.backward()
+                    t2 = time.perf_counter()
+                fwd[name].append((t1 - t0) / ops)
+                bwd[name].append((t2 - t1) / ops)
+    finally:
+        use(with_apply, with_backprop)
+    return {name: {"forward_us_per_op": 1e6 * min(fwd[name]), "backward_us_per_op": 1e6 * min(bwd[name]),
+                   "forward_us_median": 1e6 * statistics.median(fwd[name]),
+                   "backward_us_median": 1e6 * statistics.median(bwd[name]), "samples": len(fwd[name])}
+            for name in variants}
+
+
+def print_hooks(hooks: dict) -> None:
+    samples = next(iter(hooks.values()))["samples"]
+    print(f"\ndebug hooks: deep chain, microseconds per op, {samples} interleaved samples each\n")
+    print(f"{'':>17} {'fwd min':>8} {'bwd min':>8} {'total':>8} {'fwd med':>8} {'bwd med':>8} {'total':>8}")
+    for name, r in hooks.items():
+        f, b = r["forward_us_per_op"], r["backward_us_per_op"]
+        fm, bm = r["forward_us_median"], r["backward_us_median"]
+        print(f"{name:>17} {f:>8.2f} {b:>8.2f} {f + b:>8.2f} {fm:>8.2f} {bm:>8.2f} {fm + bm:>8.2f}")
+    on, off = hooks["hooks, off"], hooks["no hooks"]
+    for stat, label in (("us_per_op", "min"), ("us_median", "median")):
+        a = on[f"forward_{stat}"] + on[f"backward_{stat}"]
+        b = off[f"forward_{stat}"] + off[f"backward_{stat}"]
+        print(f"hooks off vs no hooks ({label}): {a - b:+.3f} us per op ({100 * (a - b) / b:+.1f}%)")
+
+
+def profile_step(steps: int = 21) -> str:
+    """The profile table of one training step of nn.MLP(784, [100]*5, 10, batchnorm=True), batch 100, SGD:
+    the step (of `steps` profiled one by one after a warm-up) whose whole time is the median."""
+    from tinygrad_bn import debug, nn, optim
+    from tinygrad_bn.nn import functional as F
+
+    tg.manual_seed(0)
+    model = nn.MLP(784, [100] * 5, 10, batchnorm=True)
+    optimizer = optim.SGD(model.parameters(), lr=0.01)
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal((100, 784)).astype(DTYPE))
+    y = tg.Tensor(rng.integers(0, 10, size=100))
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    profiles = []
+    for _ in range(steps):
+        with debug.profile() as prof:
+            step()
+        profiles.append(prof)
+    profiles.sort(key=lambda p: p.seconds)
+    return profiles[len(profiles) // 2].table()
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -387,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--no-deep", action="store_true", help="skip the deep-chain per-op measurement")
     parser.add_argument("--strict", action="store_true", help="exit with status 2 when a target is missed")
+    parser.add_argument("--hooks", action="store_true",
+                        help="only: the deep chain with the debug hooks off, without them, and with them on")
+    parser.add_argument("--profile-step", action="store_true",
+                        help="only: the profile table of one BN MLP training step (784-100x5-10, batch 100)")
     args = parser.parse_args(argv)
     if args.repeat < 1 or any(n < 1 for n in args.sizes):
         parser.error("--repeat and every size must be positive")
@@ -397,6 +535,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tinygrad_bn {env['tinygrad_bn']} from {env['tinygrad_bn_path']}; numpy {env['numpy']}; "
           f"{torch_note}; Python {env['python']} on {env['machine']}; {threads}")
     gc.collect()
+    if args.profile_step:
+        print("\none training step of nn.MLP(784, [100]*5, 10, batchnorm=True), batch 100, SGD (median of 21)\n")
+        print(profile_step())
+        return 0
+    if args.hooks:
+        hooks = bench_hooks(args.repeat)
+        print_hooks(hooks)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"environment": env, "hooks": hooks}, indent=2) + "\n")
+            print(f"wrote {args.json}")
+        return 0
     rows, problems = bench_chain(args.sizes, args.repeat)
     if problems:
         print("ERROR: the implementations disagree, so timing them would compare different work:",

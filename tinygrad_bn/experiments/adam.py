@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
+from ..compiler import jit
 from ..data import DataLoader, load_dataset
 from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
+from ..serialization import ensure_writable_dir
 from ..train import TrainStep, evaluate
 from .common import (
     BAND_NOTE,
@@ -209,7 +211,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
     n_out = int(max(t.max(), tv.max())) + 1
     model = build_model(nn, x.shape[1], n_out, task["variant"]).to(dtype)
     optimizer = optim.Adam(model.parameters(), lr=task["lr"])
-    step = TrainStep(model, F.cross_entropy, optimizer)
+    step = jit(TrainStep(model, F.cross_entropy, optimizer))  # compiled: the same numbers, bit for bit
     loader = DataLoader(x, t, task["batch_size"], shuffle=True, drop_last=True, seed=task["seed"])
     train_eval, val_eval = DataLoader(x, t, EVAL_BATCH), DataLoader(xv, tv, EVAL_BATCH)
 
@@ -377,6 +379,7 @@ def paired_difference(runs: list[dict[str, Any]], better: str, worse: str, twin:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train with and without BN (and in PyTorch) for every seed, write adam.json/.png/.md into args.out, and
     return the results."""
+    ensure_writable_dir(args.out, what="--out folder")  # before any training: results are never lost
     timer = Timer()
     version = None if args.no_torch else torch_version()
     data, settings, runs = train_variants(args, tuple(LABELS), torch=version is not None, dtype=args.dtype)

@@ -35,6 +35,7 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
+from ..serialization import ensure_writable_dir
 from ..tensor import Tensor
 from ..train import TrainingDivergedError, evaluate, fit
 from .common import (
@@ -141,6 +142,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train every model for every seed; write depth.json/.md and the figures into args.out; return the results."""
+    ensure_writable_dir(args.out, what="--out folder")  # before any training: results are never lost
     timer = Timer()
     seeds = seed_list(args)
     data = load_dataset(args.dataset, args.data_dir)

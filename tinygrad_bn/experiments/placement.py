@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..serialization import ensure_writable_dir
 from .adam import (
     NOTES,
     data_text,
@@ -49,6 +50,7 @@ COMPARISONS = (("bn_before", "none"), ("bn_before", "bn_after"), ("ln_before", "
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train the four variants for every seed, write placement.json/.png/.md into args.out; return the results."""
+    ensure_writable_dir(args.out, what="--out folder")  # before any training: results are never lost
     timer = Timer()
     data, settings, runs = train_variants(args, VARIANTS, torch=False)
     for r in runs:

@@ -25,6 +25,7 @@ from ..nn import functional as F
 from ..parallel import map_jobs
 from ..plotting import save_png, subplots
 from ..random import manual_seed
+from ..serialization import ensure_writable_dir
 from ..train import History, TrainingDivergedError, evaluate, fit
 from .common import (
     BAND_NOTE,
@@ -76,6 +77,7 @@ def train_one(task: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the sweep for every seed, write weight_scale.json/.png/.md into args.out, and return the results."""
+    ensure_writable_dir(args.out, what="--out folder")  # before any training: results are never lost
     timer = Timer()
     seeds = seed_list(args)
     data = load_dataset(args.dataset, args.data_dir)

@@ -96,8 +96,8 @@ class CompiledStep:
         self.capture_seconds = 0.0
 
     def __call__(self, *args: Any) -> Any:
-        if not self.enabled or STATE.tracer is not None:  # nested: part of an enclosing capture
-            return self.fn(*args)
+        if not self.enabled or STATE.tracer is not None or STATE.monitor is not None:
+            return self.fn(*args)  # nested in a capture, or inside detect_anomaly()/profile(): eager ops
         key = _signature(args)
         entries = self.entries.setdefault(key, [])
         self.entries.move_to_end(key)

@@ -9,6 +9,7 @@ from typing import Any
 from . import nn, optim
 from .autograd import OpError, TrainingDivergedError, enable_grad, grad, is_grad_enabled, no_grad
 from .compiler import CompiledStep, JitError, jit
+from .debug import AnomalyError, detect_anomaly, profile
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
@@ -17,6 +18,7 @@ __all__ = [
     "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "concatenate", "stack", "where", "maximum", "minimum", "manual_seed", "save", "load", "OpError",
     "nn", "optim", "jit", "JitError", "CompiledStep", "TrainingDivergedError",
+    "detect_anomaly", "profile", "AnomalyError",
 ]
 __version__ = "0.1.0"
 

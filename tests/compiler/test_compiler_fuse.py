@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from test_compiler_jit import OPTIMIZERS, STEPS, batches, build_model, make_step, state_of
-from test_compiler_ops import _permuted, _run, programs
+from test_compiler_ops import programs, replay_random_graph
 
 import tinygrad_bn as tg
 from tinygrad_bn import Tensor, optim
@@ -67,17 +67,7 @@ def test_fused_float32_steps_stay_with_eager(kind):
 @settings(max_examples=15)
 @given(program=programs())
 def test_random_graphs_fused_agree_with_eager(program):
-    steps, a, b = program
-
-    def step(x: Tensor, y: Tensor):
-        loss = _run(steps, x, y)
-        return (loss, *tg.grad(loss, [x, y], allow_unused=True))
-
-    compiled = jit(step, fuse=True)
-    calls = [(a, b), tuple(_permuted((a, b), 1)), tuple(_permuted((a, b), 2))]
-    for x, y in calls:
-        got = compiled(Tensor(x, requires_grad=True), Tensor(y, requires_grad=True))
-    want = step(Tensor(calls[-1][0], requires_grad=True), Tensor(calls[-1][1], requires_grad=True))
+    got, want = replay_random_graph(program, fuse=True)
     for g, w in zip(got, want):
         if w is None:
             assert g is None

@@ -573,6 +573,236 @@ def _torch_pad(x: Any, pad: tuple, mode: str, value: float = 0.0) -> Any:
     return y.reshape(lead + tuple(y.shape[2:]))
 
 
+# ----------------------------------------------------------------------------- everyday ops
+
+
+@st.composite
+def away_from_jumps(draw: Any, offset: float = 0.0, margin: float = 0.05) -> Sample:
+    """One array whose values stay `margin` away from k + offset for every integer k (the jumps of floor and
+    ceil at offset 0, of round at 0.5): a finite difference never crosses one."""
+    x = draw(tst.arrays(shapes()))
+    frac = (x - offset) - np.floor(x - offset)
+    x = np.where(frac < margin, x + 2 * margin, np.where(frac > 1 - margin, x - 2 * margin, x))
+    return Sample((x,))
+
+
+@st.composite
+def with_specials(draw: Any) -> Sample:
+    """One array in which some values are NaN, +inf or -inf (for isnan, isinf, isfinite)."""
+    x = draw(tst.arrays(shapes(min_dims=1)))
+    special = draw(hnp.arrays(np.int8, x.shape, elements=st.integers(0, 3)))
+    return Sample((np.select([special == 1, special == 2, special == 3], [np.nan, np.inf, -np.inf], x),))
+
+
+@st.composite
+def hardtanh_operands(draw: Any) -> Sample:
+    """An array and bounds min_val < max_val, every value DISTINCT_MARGIN away from both."""
+    shape = draw(shapes())
+    size = int(np.prod(shape))
+    values = draw(tst.arrays((size + 2,), distinct=True, margin=DISTINCT_MARGIN))
+    low, high = sorted(values[size:].tolist())
+    return Sample((values[:size].reshape(shape),), {"min_val": low, "max_val": high})
+
+
+@st.composite
+def axis_of(draw: Any, min_dims: int = 1, allow_none: bool = False) -> Sample:
+    """One array and one of its axes (negative allowed; None too with allow_none)."""
+    shape = draw(shapes(min_dims=min_dims))
+    axes = st.integers(-len(shape), len(shape) - 1) if shape else st.sampled_from([0, -1])
+    axis = draw(st.one_of(st.none(), axes) if allow_none else axes)
+    return Sample((draw(tst.arrays(shape)),), {"axis": axis})
+
+
+@st.composite
+def boolean_reduction(draw: Any) -> Sample:
+    """An array with zeros among its values, an axis argument and keepdims (for any and all)."""
+    sample = draw(reduction())
+    x = sample.arrays[0]
+    zeros = draw(hnp.arrays(np.bool_, x.shape))
+    return Sample((np.where(zeros, 0.0, x),), sample.params)
+
+
+@st.composite
+def gather_operands(draw: Any) -> Sample:
+    """An array, an axis and an index array of the array's rank, no larger outside the axis (repeats allowed)."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index_shape = tuple(draw(st.integers(1, 4)) if i == dim % len(shape) else draw(st.integers(1, n))
+                        for i, n in enumerate(shape))
+    index = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[dim] - 1)))
+    return Sample((draw(tst.arrays(shape)),), {"dim": dim, "index": index})
+
+
+@st.composite
+def split_operands(draw: Any) -> Sample:
+    """An array, an axis, a split size or a list of sizes adding up to the axis, and which piece to return."""
+    shape = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    if draw(st.booleans()):
+        sizes: Any = draw(st.integers(1, n + 1))
+        pieces = -(-n // sizes)
+    else:
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=2)))
+        sizes = [b - a for a, b in zip([0, *cuts], [*cuts, n])]
+        pieces = len(sizes)
+    return Sample((draw(tst.arrays(shape)),), {"sizes": sizes, "dim": dim, "piece": draw(st.integers(0, pieces - 1))})
+
+
+def _split_ref(x: np.ndarray, sizes: Any, dim: int, piece: int) -> np.ndarray:
+    n = x.shape[dim]
+    lengths = [min(sizes, n - s) for s in range(0, n, sizes)] if isinstance(sizes, int) else sizes
+    bounds = np.cumsum([0] + lengths)
+    return np.take(x, np.arange(bounds[piece], bounds[piece + 1]), axis=dim)
+
+
+@st.composite
+def expand_operands(draw: Any) -> Sample:
+    """An array and PyTorch expand sizes: -1 for kept axes, larger sizes for axes of length 1, new axes in front."""
+    shape = draw(shapes(max_side=3))
+    sizes = [draw(st.integers(1, 3)) for _ in range(draw(st.integers(0, 2)))]
+    for n in shape:
+        sizes.append(draw(st.integers(1, 3)) if n == 1 and draw(st.booleans()) else draw(st.sampled_from([-1, n])))
+    return Sample((draw(tst.arrays(shape)),), {"sizes": tuple(sizes)})
+
+
+def _expand_ref(x: np.ndarray, sizes: tuple) -> np.ndarray:
+    lead = len(sizes) - x.ndim
+    return np.broadcast_to(x, tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes)))
+
+
+@st.composite
+def labels_of(draw: Any) -> Sample:
+    """Integer labels (a parameter) for one_hot, with a number of classes at least the largest + 1; the
+    drawn array only fixes the labels' shape."""
+    x = draw(tst.arrays(shapes(min_dims=1, max_dims=2)))
+    classes = draw(st.integers(1, 4))
+    labels = draw(hnp.arrays(np.int64, x.shape, elements=st.integers(0, classes - 1)))
+    return Sample((x,), {"labels": labels, "num_classes": classes + draw(st.integers(0, 1))})
+
+
+@st.composite
+def class_scores(draw: Any, probabilities: bool = False) -> Sample:
+    """Scores (N, C) or (N, C, d1[, d2]) with integer labels (some equal to ignore_index) or probabilities, and
+    PyTorch's options: class weights, ignore_index, label smoothing (for cross_entropy), reduction."""
+    n, classes = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    extra = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    lead = (n,) + extra
+    scores = draw(tst.arrays((n, classes) + extra))
+    params: dict = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    if draw(st.booleans()):
+        params["weight"] = draw(tst.arrays((classes,), domain="positive", margin=0.2))
+    if probabilities:
+        target = draw(tst.arrays((n, classes) + extra, domain="positive"))
+        return Sample((scores, target / target.sum(axis=1, keepdims=True)), params)
+    labels = draw(hnp.arrays(np.int64, lead, elements=st.integers(0, classes - 1)))
+    if draw(st.booleans()):
+        ignore = draw(st.sampled_from([-100, 0])) if classes > 1 else -100
+        mask = draw(hnp.arrays(np.bool_, lead))
+        labels = np.where(mask, ignore, labels)
+        labels.flat[0] = 1 if ignore == 0 else 0  # at least one label counts (a mean of none is an error)
+        params["ignore_index"] = ignore
+    params["target"] = labels
+    return Sample((scores,), params)
+
+
+def _log_softmax_ref(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _nll_ref(log_probs: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
+             ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0) -> np.ndarray:
+    """PyTorch's nll_loss / label smoothing, written out: per position -w[t] log p[t], ignored positions 0."""
+    classes = log_probs.shape[1]
+    w = np.ones(classes) if weight is None else weight
+    picked = np.take_along_axis(log_probs, np.where(target == ignore_index, 0, target)[:, None], axis=1)[:, 0]
+    kept = target != ignore_index
+    wt = np.where(kept, w[np.where(kept, target, 0)], 0.0)
+    losses = -picked * wt
+    smooth = np.where(kept, -(log_probs * w.reshape((1, -1) + (1,) * (log_probs.ndim - 2))).sum(axis=1), 0.0)
+    eps = label_smoothing
+    if reduction == "none":
+        return (1 - eps) * losses + eps / classes * smooth
+    if reduction == "sum":
+        return (1 - eps) * losses.sum() + eps / classes * smooth.sum()
+    return (1 - eps) * losses.sum() / wt.sum() + eps / classes * smooth.sum() / wt.sum()
+
+
+def _gather_ref(x: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+    """torch.gather in numpy: the index may be smaller than x outside `dim` (x's leading part is used)."""
+    axis = dim % x.ndim
+    part = x[tuple(slice(None) if i == axis else slice(0, m) for i, m in enumerate(index.shape))]
+    return np.take_along_axis(part, index, axis=axis)
+
+
+def _ce_prob_ref(x: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> np.ndarray:
+    classes = x.shape[1]
+    p = p * (1 - label_smoothing) + label_smoothing / classes
+    w = np.ones(classes) if weight is None else weight
+    losses = -(p * _log_softmax_ref(x) * w.reshape((1, -1) + (1,) * (x.ndim - 2))).sum(axis=1)
+    return {"none": losses, "sum": losses.sum(), "mean": losses.mean()}[reduction]
+
+
+@st.composite
+def binary_operands(draw: Any, logits: bool) -> Sample:
+    """Probabilities in (0, 1) (or logits) and targets in [0, 1] of one shape, maybe element weights and (for
+    logits) a pos_weight along the last axis, and a reduction."""
+    shape = draw(shapes(min_dims=1))
+    x = draw(tst.arrays(shape)) if logits else draw(tst.arrays(shape, low=0.05, high=0.95))
+    t = draw(tst.arrays(shape, low=0.0, high=1.0))
+    params: dict = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    if draw(st.booleans()):
+        params["weight"] = draw(tst.arrays(shape, domain="positive"))
+    if logits and draw(st.booleans()):
+        params["pos_weight"] = draw(tst.arrays(shape[-1:], domain="positive"))
+    return Sample((x, t), params)
+
+
+def _bce_ref(p: np.ndarray, t: np.ndarray, weight: np.ndarray | None = None, reduction: str = "mean") -> np.ndarray:
+    loss = -(t * np.log(p) + (1 - t) * np.log(1 - p)) * (1 if weight is None else weight)
+    return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+
+
+def _torch_bce(p: Any, t: Any, weight: np.ndarray | None = None, reduction: str = "mean") -> Any:
+    """binary_cross_entropy as PyTorch's own ops compose it (clamped logs). torch's fused kernel agrees to first
+    order (tests/nn/test_nn_losses.py), but its second derivatives are ~1e-11 to 1e-10 off (measured against
+    the formula in 40-digit arithmetic), beyond the table's 1e-10."""
+    loss = -(t * p.log().clamp(min=-100) + (1 - t) * (1 - p).log().clamp(min=-100))
+    if weight is not None:
+        loss = loss * _torch().as_tensor(weight).to(p.dtype)
+    return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+
+
+def _bce_logits_ref(x: np.ndarray, t: np.ndarray, weight: np.ndarray | None = None, reduction: str = "mean",
+                    pos_weight: np.ndarray | None = None) -> np.ndarray:
+    pw = 1 if pos_weight is None else pos_weight
+    loss = ((1 - t) * x + (1 + (pw - 1) * t) * np.logaddexp(0, -x)) * (1 if weight is None else weight)
+    return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+
+
+def _tensor_params(params: dict, like: Any) -> dict:
+    """Array parameters (weights) as torch tensors of `like`'s dtype."""
+    return {k: _torch().as_tensor(v).to(like.dtype) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+
+
+def _gelu_ref(x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+
+
+def _seeded(fn: Callable) -> Callable:
+    """A random op's row: the project's generator seeded inside the computation (a compiled step reseeds at
+    each replay), so values are reproducible; the numpy reference draws from a generator of the same seed."""
+    def run(x: Any, seed: int) -> Any:
+        tg.manual_seed(seed)
+        return fn(x)
+
+    return run
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -618,6 +848,33 @@ def arg_reduction(draw: Any) -> Sample:
     shape = draw(shapes(min_dims=1))
     axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
     return Sample((draw(tst.arrays(shape, distinct=True, margin=DISTINCT_MARGIN)),), {"axis": axis})
+
+
+def _lse(x: np.ndarray, axis: Any, keepdims: bool = True) -> np.ndarray:
+    """log(sum(exp(x))) over axis, stable, in numpy."""
+    top = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.exp(x - top).sum(axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=tuple(range(x.ndim)) if axis is None else axis)
+
+
+def _cumsum_ref(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.cumsum(x, axis=axis) if x.ndim else x.copy()
+
+
+def _torch_prod(x: Any, axis: Any, keepdims: bool) -> Any:
+    """torch.prod reduces one dim at a time."""
+    axes = tuple(range(x.ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    for a in sorted((a % max(x.ndim, 1) for a in axes), reverse=True):
+        x = x.prod(dim=a, keepdim=keepdims) if x.ndim else x
+    return x
+
+
+def _torch_bool_reduce(x: Any, name: str, axis: Any, keepdims: bool) -> Any:
+    b = x != 0
+    if axis is None:
+        out = getattr(b, name)()
+        return out.reshape((1,) * x.ndim) if keepdims else out
+    return getattr(b, name)(dim=axis, keepdim=keepdims)
 
 
 POSITIVE = {"domain": "positive"}
@@ -745,6 +1002,163 @@ OPS: list[OpSpec] = [
     # the compiled replay) see fixed values; the drawn masks' statistics are tested in tests/nn
     OpSpec("dropout_mask_p0", lambda x: x * ops.DropoutMask.apply(x, p=0.0, rng=None), lambda x: x * 1.0,
            lambda x: x * 1.0, one()),
+    # everyday elementwise ops
+    _unary("sin", "sin", np.sin),
+    _unary("cos", "cos", np.cos),
+    OpSpec("erf", lambda x: x.erf(), lambda x: np.vectorize(math.erf)(x), lambda x: x.erf(), one()),
+    _unary("log1p", "log1p", np.log1p, **POSITIVE),
+    _unary("expm1", "expm1", np.expm1),
+    _unary("log2", "log2", np.log2, **POSITIVE),
+    _unary("log10", "log10", np.log10, **POSITIVE),
+    _unary("rsqrt", "rsqrt", lambda x: 1 / np.sqrt(x), **POSITIVE),
+    _unary("reciprocal", "reciprocal", lambda x: 1 / x, domain="real", avoid_zero=True, margin=0.3),
+    OpSpec("sign", lambda x: x.sign(), np.sign, lambda x: x.sign(), one(avoid_zero=True), smooth=False),
+    OpSpec("floor", lambda x: x.floor(), np.floor, lambda x: x.floor(), away_from_jumps(), smooth=False),
+    OpSpec("ceil", lambda x: x.ceil(), np.ceil, lambda x: x.ceil(), away_from_jumps(), smooth=False),
+    OpSpec("round", lambda x: x.round(), np.round, lambda x: x.round(), away_from_jumps(0.5), smooth=False),
+    OpSpec("round_decimals", lambda x: x.round(1), lambda x: np.round(x, 1), lambda x: x.round(decimals=1),
+           away_from_jumps(0.5).map(lambda s: Sample((s.arrays[0] / 10,))), smooth=False),
+    OpSpec("trunc", lambda x: x.trunc(), np.trunc, lambda x: x.trunc(), away_from_jumps(), smooth=False),
+    OpSpec("isnan", lambda x: x.isnan(), np.isnan, lambda x: x.isnan(), with_specials(), smooth=False,
+           differentiable=False),
+    OpSpec("isinf", lambda x: x.isinf(), np.isinf, lambda x: x.isinf(), with_specials(), smooth=False,
+           differentiable=False),
+    OpSpec("isfinite", lambda x: x.isfinite(), np.isfinite, lambda x: x.isfinite(), with_specials(), smooth=False,
+           differentiable=False),
+    OpSpec("floordiv", lambda a, b: a // b, np.floor_divide, lambda a, b: a // b,
+           pair(second={"avoid_zero": True, "margin": 0.3}), smooth=False, differentiable=False),
+    OpSpec("mod", lambda a, b: a % b, np.remainder, lambda a, b: a % b,
+           pair(second={"avoid_zero": True, "margin": 0.3}), smooth=False, differentiable=False),
+    OpSpec("add_alpha", lambda a, b: a.add(b, alpha=-2.5), lambda a, b: a - 2.5 * b,
+           lambda a, b: a.add(b, alpha=-2.5), pair()),
+    OpSpec("sub_alpha", lambda a, b: a.sub(b, alpha=0.5), lambda a, b: a - 0.5 * b,
+           lambda a, b: a.sub(b, alpha=0.5), pair()),
+    OpSpec("div_trunc", lambda a, b: a.div(b, rounding_mode="trunc"), lambda a, b: np.trunc(a / b),
+           lambda a, b: a.div(b, rounding_mode="trunc"),
+           pair(second={"avoid_zero": True, "margin": 0.3}).filter(
+               lambda s: np.all(np.abs(np.asarray(s.arrays[0] / s.arrays[1]) % 1 - 0.5) < 0.45)), smooth=False),
+    OpSpec("where_method", lambda a, b, cond: a.where(cond, b), lambda a, b, cond: np.where(cond, a, b),
+           lambda a, b, cond: a.where(_t(cond), b), where_operands()),
+    OpSpec("clone", lambda x: x.clone(), lambda x: x.copy(), lambda x: x.clone(), one()),
+    # activations
+    OpSpec("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+           lambda x: _torch().nn.functional.leaky_relu(x, 0.2), one(avoid_zero=True), smooth=False),
+    OpSpec("elu", lambda x: F.elu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(np.minimum(x, 0))),
+           lambda x: _torch().nn.functional.elu(x, 0.7), one(avoid_zero=True), smooth=False),
+    OpSpec("gelu", lambda x: F.gelu(x), lambda x: _gelu_ref(x, "none"), lambda x: _torch().nn.functional.gelu(x),
+           one()),
+    OpSpec("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), lambda x: _gelu_ref(x, "tanh"),
+           lambda x: _torch().nn.functional.gelu(x, approximate="tanh"), one()),
+    OpSpec("silu", lambda x: F.silu(x), lambda x: x / (1 + np.exp(-x)), lambda x: _torch().nn.functional.silu(x),
+           one()),
+    OpSpec("softplus", lambda x, beta: F.softplus(x, beta), lambda x, beta: np.logaddexp(0, beta * x) / beta,
+           lambda x, beta: _torch().nn.functional.softplus(x, beta), scalar_and_one([1.0, 2.0, 0.5]).map(
+               lambda s: Sample(s.arrays, {"beta": s.params["c"]}))),
+    OpSpec("softplus_threshold", lambda x: F.softplus(x * 10, threshold=15),
+           lambda x: np.where(x * 10 > 15, x * 10, np.logaddexp(0, x * 10)),
+           lambda x: _torch().nn.functional.softplus(x * 10, threshold=15),
+           one(avoid_zero=True).filter(lambda s: np.all(np.abs(s.arrays[0] * 10 - 15) > 0.5)), smooth=False),
+    OpSpec("hardtanh", lambda x, **p: F.hardtanh(x, **p), lambda x, min_val, max_val: np.clip(x, min_val, max_val),
+           lambda x, **p: _torch().nn.functional.hardtanh(x, **p), hardtanh_operands(), smooth=False),
+    OpSpec("softmax_dim", lambda x, axis: F.softmax(x, dim=axis), lambda x, axis: np.exp(x - _lse(x, axis)),
+           lambda x, axis: _torch().softmax(x, dim=axis), axis_of()),
+    # reductions
+    OpSpec("prod", lambda x, axis, keepdims: x.prod(axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: _torch_prod(x, axis, keepdims), reduction()),
+    OpSpec("logsumexp", lambda x, axis, keepdims: x.logsumexp(axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: _lse(x, axis, keepdims),
+           lambda x, axis, keepdims: x.logsumexp(dim=_dims(axis, x.ndim), keepdim=keepdims), reduction()),
+    OpSpec("cumsum", lambda x, axis: x.cumsum(dim=axis), lambda x, axis: _cumsum_ref(x, axis),
+           lambda x, axis: x.cumsum(dim=axis), axis_of(min_dims=0)),
+    OpSpec("cumsum_flat", lambda x: x.cumsum(), lambda x: np.cumsum(x), lambda x: x.reshape(-1).cumsum(0), one()),
+    OpSpec("any", lambda x, axis, keepdims: x.any(axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: np.any(x, axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: _torch_bool_reduce(x, "any", axis, keepdims), boolean_reduction(),
+           smooth=False, differentiable=False),
+    OpSpec("all", lambda x, axis, keepdims: x.all(axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: np.all(x, axis=axis, keepdims=keepdims),
+           lambda x, axis, keepdims: _torch_bool_reduce(x, "all", axis, keepdims), boolean_reduction(),
+           smooth=False, differentiable=False),
+    OpSpec("sum_dim", lambda x, axis: x.sum(dim=axis, keepdim=True), lambda x, axis: x.sum(axis=axis, keepdims=True),
+           lambda x, axis: x.sum(dim=axis, keepdim=True), axis_of()),
+    OpSpec("var_dim", lambda x, axis: x.var(dim=axis), lambda x, axis: np.var(x, axis=axis, ddof=1),
+           lambda x, axis: x.var(dim=axis), axis_of().filter(
+               lambda s: s.arrays[0].shape[s.params["axis"]] > 1)),
+    OpSpec("argmax_keepdim", lambda x, axis: x.argmax(dim=axis, keepdim=True),
+           lambda x, axis: np.argmax(x, axis=axis, keepdims=True), lambda x, axis: x.argmax(dim=axis, keepdim=True),
+           arg_reduction().filter(lambda s: s.params["axis"] is not None), smooth=False, differentiable=False),
+    # shape and indexing
+    OpSpec("permute", lambda x, axes: x.permute(*axes), lambda x, axes: x.transpose(axes),
+           lambda x, axes: x.permute(axes), permuted().filter(lambda s: s.params["axes"] is not None)),
+    OpSpec("view", lambda x, shape: x.view(shape), lambda x, shape: x.reshape(shape),
+           lambda x, shape: x.view(shape), reshaped()),
+    OpSpec("expand", lambda x, sizes: x.expand(*sizes), _expand_ref, lambda x, sizes: x.expand(sizes),
+           expand_operands()),
+    OpSpec("cat", lambda *xs, axis: tg.cat(xs, dim=axis), lambda *xs, axis: np.concatenate(xs, axis=axis),
+           lambda *xs, axis: _torch().cat(xs, dim=axis), joinable()),
+    OpSpec("gather", lambda x, dim, index: x.gather(dim, Tensor(index)), _gather_ref,
+           lambda x, dim, index: _torch().gather(x, dim, _t(index)), gather_operands()),
+    OpSpec("masked_fill", lambda x, mask: x.masked_fill(Tensor(mask), -2.0), lambda x, mask: np.where(mask, -2.0, x),
+           lambda x, mask: x.masked_fill(_t(mask), -2.0), masked()),
+    OpSpec("split", lambda x, sizes, dim, piece: x.split(sizes, dim)[piece], _split_ref,
+           lambda x, sizes, dim, piece: x.split(sizes, dim)[piece], split_operands()),
+    OpSpec("chunk", lambda x, axis: x.chunk(2, axis)[-1], lambda x, axis: _split_ref(
+        x, -(-x.shape[axis] // 2), axis, len(range(0, x.shape[axis], -(-x.shape[axis] // 2))) - 1),
+           lambda x, axis: x.chunk(2, axis)[-1], axis_of()),
+    OpSpec("one_hot", lambda x, labels, num_classes: F.one_hot(Tensor(labels), num_classes),
+           lambda x, labels, num_classes: np.eye(num_classes, dtype=np.int64)[labels],
+           lambda x, labels, num_classes: _torch().nn.functional.one_hot(_t(labels), num_classes), labels_of(),
+           smooth=False, differentiable=False),
+    # losses
+    OpSpec("cross_entropy", lambda x, target, **p: F.cross_entropy(x, Tensor(target), **p),
+           lambda x, target, **p: _nll_ref(_log_softmax_ref(x), target, **p),
+           lambda x, target, **p: _torch().nn.functional.cross_entropy(x, _t(target), **_tensor_params(p, x)),
+           class_scores()),
+    OpSpec("cross_entropy_smoothing", lambda x, target, **p: F.cross_entropy(x, target, label_smoothing=0.2, **p),
+           lambda x, target, **p: _nll_ref(_log_softmax_ref(x), target, label_smoothing=0.2, **p),
+           lambda x, target, **p: _torch().nn.functional.cross_entropy(x, _t(target), label_smoothing=0.2,
+                                                                       **_tensor_params(p, x)), class_scores()),
+    OpSpec("cross_entropy_probs", lambda x, p, **o: F.cross_entropy(x, p, label_smoothing=0.1, **o),
+           lambda x, p, **o: _ce_prob_ref(x, p, label_smoothing=0.1, **o),
+           lambda x, p, **o: _torch().nn.functional.cross_entropy(x, p, label_smoothing=0.1, **_tensor_params(o, x)),
+           class_scores(probabilities=True)),
+    OpSpec("nll_loss", lambda x, target, **p: F.nll_loss(x, Tensor(target), **p),
+           lambda x, target, **p: _nll_ref(x, target, **p),
+           lambda x, target, **p: _torch().nn.functional.nll_loss(x, _t(target), **_tensor_params(p, x)),
+           class_scores()),
+    OpSpec("binary_cross_entropy", lambda p, t, **o: F.binary_cross_entropy(p, t, **o), _bce_ref,
+           _torch_bce,
+           binary_operands(logits=False)),
+    OpSpec("binary_cross_entropy_with_logits", lambda x, t, **o: F.binary_cross_entropy_with_logits(x, t, **o),
+           _bce_logits_ref,
+           lambda x, t, **o: _torch().nn.functional.binary_cross_entropy_with_logits(x, t, **_tensor_params(o, x)),
+           binary_operands(logits=True)),
+    # creation (values and dtypes; the drawn array gives the shape and dtype)
+    OpSpec("zeros_like", lambda x: tg.zeros_like(x), np.zeros_like, lambda x: _torch().zeros_like(x), one(),
+           smooth=False, differentiable=False),
+    OpSpec("ones_like", lambda x: tg.ones_like(x), np.ones_like, lambda x: _torch().ones_like(x), one(),
+           smooth=False, differentiable=False),
+    OpSpec("full_like", lambda x: tg.full_like(x, -1.5), lambda x: np.full_like(x, -1.5),
+           lambda x: _torch().full_like(x, -1.5), one(), smooth=False, differentiable=False),
+    OpSpec("zeros", lambda x: tg.zeros(*x.shape, dtype=x.dtype), lambda x: np.zeros(x.shape, x.dtype),
+           lambda x: _torch().zeros(x.shape, dtype=x.dtype), one(), smooth=False, differentiable=False),
+    OpSpec("ones", lambda x: tg.ones(x.shape, dtype=x.dtype), lambda x: np.ones(x.shape, x.dtype),
+           lambda x: _torch().ones(x.shape, dtype=x.dtype), one(), smooth=False, differentiable=False),
+    OpSpec("full", lambda x: tg.full(x.shape, 2.5, dtype=x.dtype), lambda x: np.full(x.shape, 2.5, x.dtype),
+           lambda x: _torch().full(x.shape, 2.5, dtype=x.dtype), one(), smooth=False, differentiable=False),
+    OpSpec("eye", lambda x: tg.eye(*x.shape, dtype=x.dtype), lambda x: np.eye(*x.shape, dtype=x.dtype),
+           lambda x: _torch().eye(*x.shape, dtype=x.dtype), one(shapes(min_dims=2, max_dims=2)), smooth=False,
+           differentiable=False),
+    OpSpec("arange", lambda x: tg.arange(x.size, dtype=x.dtype), lambda x: np.arange(x.size, dtype=x.dtype),
+           lambda x: _torch().arange(x.numel(), dtype=x.dtype), one(), smooth=False, differentiable=False),
+    OpSpec("rand_like", _seeded(tg.rand_like), lambda x, seed: np.random.default_rng(seed).random(x.shape, x.dtype),
+           lambda x, seed: _torch().from_numpy(np.random.default_rng(seed).random(tuple(x.shape))),
+           one().map(lambda s: Sample(s.arrays, {"seed": 3})), smooth=False, differentiable=False),
+    OpSpec("randn_like", _seeded(tg.randn_like),
+           lambda x, seed: np.random.default_rng(seed).standard_normal(x.shape, x.dtype),
+           lambda x, seed: _torch().from_numpy(np.random.default_rng(seed).standard_normal(tuple(x.shape))),
+           one().map(lambda s: Sample(s.arrays, {"seed": 4})), smooth=False, differentiable=False),
     # convolution and pooling (N, C, *spatial); shapes kept small: the Jacobian tests build full Jacobians
     OpSpec("conv2d", lambda x, w, b, **p: F.conv2d(x, w, b, **p), _conv_ref, _torch_conv,
            conv_operands(2, bias=True)),

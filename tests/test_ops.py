@@ -109,8 +109,10 @@ def test_table_covers_the_engine(monkeypatch: pytest.MonkeyPatch):
     assert not missing, f"ops without a row in tests/op_table.py: {sorted(c.__name__ for c in missing)}"
     # backward-only ops are the gradient helpers of ops that do have rows
     assert {c.__name__ for c in engine_ops() - forward} <= {c.__name__ for c in backward}
-    kinked = {"abs", "relu", "maximum", "minimum", "clip", "max", "min", "max_pool2d", "max_pool1d"}  # piecewise
-    assert {op.name for op in OPS if not op.smooth and op.differentiable} == kinked
+    piecewise = {"abs", "relu", "maximum", "minimum", "clip", "max", "min", "max_pool2d", "max_pool1d", "leaky_relu",
+                 "elu", "hardtanh", "softplus_threshold", "sign", "floor", "ceil", "round", "round_decimals", "trunc",
+                 "div_trunc"}  # piecewise linear, a kink or a jump in the first derivative, or piecewise constant
+    assert {op.name for op in OPS if not op.smooth and op.differentiable} == piecewise
 
 
 def test_coverage_test_finds_a_new_op_without_a_row(monkeypatch: pytest.MonkeyPatch):
@@ -177,8 +179,9 @@ def test_float32_in_float32_out(op: OpSpec, data: st.DataObject):
     xs = [Tensor(a.astype(np.float32), requires_grad=op.differentiable) for a in sample.arrays]
     out = op.fn(*xs, **sample.params)
     expected = op.ref(*(x.data.astype(np.float64) for x in xs), **sample.params)
-    if not op.differentiable:
-        assert out.dtype == np.asarray(op.ref(*(x.data for x in xs), **sample.params)).dtype
+    if not op.differentiable:  # the float32 computation exactly (a float32 floor division may differ from float64)
+        expected = np.asarray(op.ref(*(x.data for x in xs), **sample.params))
+        assert out.dtype == expected.dtype
         np.testing.assert_array_equal(out.numpy(), expected)
         return
     if op.keeps_dtype:
@@ -202,8 +205,9 @@ def test_inputs_not_mutated(op: OpSpec, data: st.DataObject):
     if op.differentiable:
         (out * out).sum().backward(create_graph=True)
         second = sum((x.grad.sum() for x in xs), Tensor(np.zeros(())))
-        assert second.requires_grad
-        second.backward()
+        assert second.requires_grad or not op.smooth  # piecewise constant ops (floor): a constant zero gradient
+        if second.requires_grad:
+            second.backward()
     for x, b in zip(xs, before):
         np.testing.assert_array_equal(x.data, b)
     for a, x in zip(sample.arrays, xs):

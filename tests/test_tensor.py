@@ -348,3 +348,184 @@ def test_errors_name_the_op_and_shapes(op, thunk, error, fragments):
     assert message.count(f"{op}:") == 1, message  # named once, not wrapped twice
     for fragment in fragments:
         assert fragment in message, (fragment, message)
+
+
+# ----------------------------------------------------------------------------- creation functions
+
+
+@pytest.mark.parametrize(("make", "shape", "dtype", "values"), [
+    (lambda: tg.zeros(2, 3), (2, 3), np.float32, 0.0),
+    (lambda: tg.zeros((2, 3), dtype=np.float64), (2, 3), np.float64, 0.0),
+    (lambda: tg.ones([4]), (4,), np.float32, 1.0),
+    (lambda: tg.full((2,), 7), (2,), np.int64, 7),
+    (lambda: tg.full(3, 0.5), (3,), np.float32, 0.5),
+    (lambda: tg.full((1,), True), (1,), np.bool_, True),
+    (lambda: tg.zeros_like(Tensor(np.ones((2, 2), dtype=np.int32))), (2, 2), np.int32, 0),
+    (lambda: tg.ones_like(Tensor(np.ones(3)), dtype=np.float32), (3,), np.float32, 1.0),
+    (lambda: tg.full_like(Tensor(np.ones(2)), 2.5), (2,), np.float64, 2.5),
+])
+def test_creation_functions_give_pytorchs_shapes_and_dtypes(make, shape, dtype, values):
+    t = make()
+    assert t.shape == shape and t.dtype == dtype and t.is_leaf and not t.requires_grad
+    np.testing.assert_array_equal(t.numpy(), np.full(shape, values, dtype=dtype))
+
+
+def test_arange_eye_and_requires_grad():
+    assert tg.arange(5).dtype == np.int64 and tg.arange(5).tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(tg.arange(1, 2, 0.25).numpy(), [1, 1.25, 1.5, 1.75])
+    assert tg.arange(1, 2, 0.25).dtype == np.float32
+    assert tg.arange(3, dtype=np.float64).dtype == np.float64
+    np.testing.assert_array_equal(tg.eye(2, 3).numpy(), np.eye(2, 3))
+    w = tg.zeros(3, requires_grad=True)
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2, 2, 2])
+    with pytest.raises(TypeError, match="floating"):
+        tg.arange(3, requires_grad=True)
+    with pytest.raises(ValueError, match="zeros: sizes must be non-negative ints"):
+        tg.zeros(2, -1)
+
+
+def test_rand_and_randn_follow_manual_seed_and_dtype():
+    tg.manual_seed(11)
+    a, b = tg.rand(3, 4), tg.randn(5, dtype=np.float64, requires_grad=True)
+    tg.manual_seed(11)
+    np.testing.assert_array_equal(tg.rand(3, 4).numpy(), a.numpy())
+    np.testing.assert_array_equal(tg.randn(5, dtype=np.float64).numpy(), b.numpy())
+    assert a.dtype == np.float32 and b.dtype == np.float64 and b.requires_grad and b.is_leaf
+    assert 0 <= a.numpy().min() and a.numpy().max() < 1
+    like = tg.randn_like(Tensor(np.zeros((2, 2), dtype=np.float32)))
+    assert like.shape == (2, 2) and like.dtype == np.float32
+    own = tg.rand(4, generator=np.random.default_rng(0))
+    np.testing.assert_array_equal(own.numpy(), np.random.default_rng(0).random(4, dtype=np.float32))
+    big = tg.randn(200_000, dtype=np.float64).numpy()
+    assert abs(big.mean()) < 0.01 and abs(big.std() - 1) < 0.01
+
+
+def test_compiled_steps_draw_fresh_random_numbers_and_replay_manual_seed():
+    """rand inside a compiled step is an op: each replay draws anew, as eager calls do; a manual_seed inside the
+    step is recorded and reseeds at every replay."""
+    def noisy(x):
+        return x + tg.randn_like(x)
+
+    def seeded(x):
+        tg.manual_seed(5)
+        return x + tg.rand(*x.shape, dtype=x.dtype)
+
+    x = Tensor(np.zeros(4))
+    compiled = tg.jit(noisy)
+    tg.manual_seed(1)
+    draws = [compiled(x).numpy().copy() for _ in range(4)]
+    tg.manual_seed(1)
+    eager = [noisy(x).numpy().copy() for _ in range(4)]
+    assert compiled.replays == 2
+    np.testing.assert_array_equal(draws, eager)
+    assert len({d.tobytes() for d in draws}) == 4
+    compiled = tg.jit(seeded)
+    results = [compiled(x).numpy().copy() for _ in range(4)]
+    assert compiled.replays == 2
+    for r in results:
+        np.testing.assert_array_equal(r, seeded(x).numpy())
+
+
+# ----------------------------------------------------------------------------- PyTorch spellings
+
+
+def test_dim_and_keepdim_are_accepted_wherever_axis_and_keepdims_are():
+    x = Tensor(np.arange(24.0).reshape(2, 3, 4))
+    for name in ("sum", "mean", "prod", "logsumexp", "any", "all"):
+        np.testing.assert_allclose(getattr(x, name)(dim=1, keepdim=True).numpy(),
+                                   getattr(x, name)(axis=1, keepdims=True).numpy())
+    assert x.argmax(dim=2, keepdim=True).shape == (2, 3, 1)
+    assert x.unsqueeze(dim=0).shape == (1, 2, 3, 4) and x.unsqueeze(dim=0).squeeze(dim=0).shape == (2, 3, 4)
+    assert tg.cat([x, x], dim=1).shape == (2, 6, 4) and tg.stack([x, x], dim=3).shape == (2, 3, 4, 2)
+    with pytest.raises(TypeError, match="not both"):
+        x.sum(axis=0, dim=0)
+
+
+def test_pytorch_spelling_gives_pytorchs_meaning_where_numpy_differs():
+    """max/min with dim= return (values, indices); var/std with dim= are unbiased unless told otherwise."""
+    x = Tensor(np.array([[1.0, 5.0, 5.0], [4.0, 2.0, 0.0]]))
+    values, indices = x.max(dim=1)
+    np.testing.assert_array_equal(values.numpy(), [5, 4])
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])  # the first maximum, as torch
+    assert x.min(dim=0, keepdim=True).indices.shape == (1, 3)
+    assert x.max(1).shape == (2,)  # numpy's positional axis: the values
+    np.testing.assert_allclose(x.var(dim=1).numpy(), np.var(x.numpy(), axis=1, ddof=1))
+    np.testing.assert_allclose(x.var(1).numpy(), np.var(x.numpy(), axis=1))
+    np.testing.assert_allclose(x.std(dim=1, unbiased=False).numpy(), np.std(x.numpy(), axis=1))
+    np.testing.assert_allclose(x.var(correction=0).numpy(), np.var(x.numpy()))
+
+
+def test_method_forms_and_shape_spellings():
+    a = Tensor(np.array([[1.0, -2.0], [3.0, 4.0]]), requires_grad=True)
+    np.testing.assert_array_equal(a.add(1.0, alpha=3).numpy(), a.numpy() + 3)
+    np.testing.assert_array_equal(a.sub(a, alpha=2).numpy(), -a.numpy())
+    np.testing.assert_array_equal(a.mul(2).div(4).pow(2).neg().numpy(), -((a.numpy() / 2) ** 2))
+    np.testing.assert_array_equal(a.where(a > 0, 0.0).numpy(), [[1, 0], [3, 4]])
+    assert a.permute(1, 0).shape == (2, 2) and a.view(4).shape == (4,) and a.view(-1, 1).shape == (4, 1)
+    assert a.expand(3, -1, 2).shape == (3, 2, 2)
+    assert a.tolist() == [[1.0, -2.0], [3.0, 4.0]] and a.dim() == 2 and a.numel() == 4
+    c = a.clone()
+    assert c.data is not a.data and c.requires_grad
+    (c * c).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), 2 * a.numpy())
+    assert a.detach().requires_grad is False
+    assert Tensor([1.5, 2.5]).long().dtype == np.int64 and Tensor([0.0, 1.0]).bool().tolist() == [False, True]
+
+
+def test_floor_division_and_remainder_follow_python_and_have_no_gradient():
+    a = Tensor(np.array([7.0, -7.0, 7.5]), requires_grad=True)
+    np.testing.assert_array_equal((a // 2).numpy(), [3, -4, 3])
+    np.testing.assert_array_equal((a % -2).numpy(), [-1, -1, -0.5])
+    np.testing.assert_array_equal((9 // Tensor([2, 4])).numpy(), [4, 2])
+    assert not (a // 2).requires_grad and not (a % 2).requires_grad
+    np.testing.assert_array_equal(Tensor([7, -7]).div(2, rounding_mode="trunc").numpy(), [3, -3])
+    np.testing.assert_array_equal(Tensor([7, -7]).div(2, rounding_mode="floor").numpy(), [3, -4])
+    with pytest.raises(ValueError, match="rounding_mode"):
+        a.div(2, rounding_mode="nearest")
+
+
+def test_rounding_ops_have_a_zero_gradient_as_in_pytorch():
+    x = Tensor(np.array([-1.5, -0.2, 0.5, 2.7]), requires_grad=True)
+    for fn in (lambda t: t.floor(), lambda t: t.ceil(), lambda t: t.round(), lambda t: t.sign(), lambda t: t.trunc()):
+        x.grad = None
+        y = fn(x)
+        assert y.requires_grad
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.zeros(4))
+    np.testing.assert_array_equal(x.round().numpy(), [-2, -0, 0, 3])  # halves to even
+    special = Tensor(np.array([np.nan, np.inf, -np.inf, 1.0]))
+    assert special.isnan().tolist() == [True, False, False, False]
+    assert special.isinf().tolist() == [False, True, True, False]
+    assert special.isfinite().tolist() == [False, False, False, True]
+
+
+def test_item_assignment_under_no_grad_for_initializers():
+    w = Tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="setitem: in-place assignment into a tensor that requires grad"):
+        w[0] = 1.0
+    with tg.no_grad():
+        w[0] = 1.0
+        w[1, 1:] = Tensor(np.array([2.0, 3.0]))
+    np.testing.assert_array_equal(w.numpy(), [[1, 1, 1], [0, 2, 3]])
+    plain = Tensor(np.zeros(3))
+    plain[Tensor(np.array([0, 2]))] = 5.0  # nothing requires grad: allowed, as in PyTorch
+    np.testing.assert_array_equal(plain.numpy(), [5, 0, 5])
+    with pytest.raises(RuntimeError, match="read-only"):
+        with tg.no_grad():
+            Tensor(np.zeros(3)).broadcast_to((2, 3))[0, 0] = 1.0
+
+
+def test_split_chunk_gather_masked_fill():
+    x = Tensor(np.arange(10.0), requires_grad=True)
+    assert [p.shape for p in x.split(4)] == [(4,), (4,), (2,)]
+    assert [p.shape for p in x.split([3, 7])] == [(3,), (7,)]
+    assert [p.shape for p in x.chunk(3)] == [(4,), (4,), (2,)]
+    with pytest.raises(ValueError, match="split: sizes .* add up to 10"):
+        x.split([3, 3])
+    g = x.reshape(2, 5).gather(1, Tensor(np.array([[4, 4], [0, 1]])))
+    np.testing.assert_array_equal(g.numpy(), [[4, 4], [5, 6]])
+    g.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 0, 2, 1, 1, 0, 0, 0])  # repeats add up
+    filled = x.masked_fill(x > 6, -1.0)
+    np.testing.assert_array_equal(filled.numpy(), [0, 1, 2, 3, 4, 5, 6, -1, -1, -1])

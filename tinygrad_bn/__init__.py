@@ -12,12 +12,34 @@ from .compiler import CompiledStep, JitError, jit
 from .debug import AnomalyError, detect_anomaly, profile
 from .random import manual_seed
 from .serialization import load, save
-from .tensor import Tensor, concatenate, maximum, minimum, stack, tensor, where
+from .tensor import (
+    Tensor,
+    arange,
+    cat,
+    concatenate,
+    eye,
+    full,
+    full_like,
+    maximum,
+    minimum,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    stack,
+    tensor,
+    where,
+    zeros,
+    zeros_like,
+)
 
 __all__ = [
     "Tensor", "tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
-    "concatenate", "stack", "where", "maximum", "minimum", "manual_seed", "save", "load", "OpError",
-    "nn", "optim", "jit", "JitError", "CompiledStep", "TrainingDivergedError",
+    "concatenate", "cat", "stack", "where", "maximum", "minimum", "manual_seed", "save", "load", "OpError",
+    "zeros", "ones", "full", "arange", "eye", "rand", "randn", "zeros_like", "ones_like", "full_like", "rand_like",
+    "randn_like", "nn", "optim", "jit", "JitError", "CompiledStep", "TrainingDivergedError",
     "detect_anomaly", "profile", "AnomalyError",
 ]
 __version__ = "0.1.0"

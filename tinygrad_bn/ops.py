@@ -267,6 +267,25 @@ class Log(Function):
         return (g / self.parents[0],)
 
 
+class Log1p(Function):
+    """log(1 + x), accurate for tiny x (where 1 + x rounds away x's digits)."""
+
+    ufunc = np.log1p
+
+    def backward(self, g: Tensor) -> Grads:
+        return (g / (self.parents[0] + 1.0),)
+
+
+class Expm1(Function):
+    """exp(x) - 1, accurate for tiny x."""
+
+    saves_output = True
+    ufunc = np.expm1
+
+    def backward(self, g: Tensor) -> Grads:
+        return (g * (self.output() + 1.0),)
+
+
 class Sqrt(Function):
     saves_output = True
     ufunc = np.sqrt
@@ -281,13 +300,101 @@ class Abs(Function):
     ufunc = np.absolute
 
     def backward(self, g: Tensor) -> Grads:
-        return (g * Sign.apply(self.parents[0]),)
+        return (g * Sign.apply(self.parents[0].detach()),)  # a constant mask: no graph through it
 
 
-class Sign(Function):
-    """-1, 0 or 1 (numpy's sign); its gradient is zero wherever it exists."""
+class _PiecewiseConstant(Function):
+    """An op that is constant between jumps (sign, floor, ceil, round): its gradient is zero, as in PyTorch
+    (the output requires grad and passes back zeros, rather than no gradient at all)."""
+
+    saves_values = False
+
+    def backward(self, g: Tensor) -> Grads:
+        return (constant(0, g).broadcast_to(self.parents[0].shape),)
+
+
+class Sign(_PiecewiseConstant):
+    """-1, 0 or 1 (numpy's sign); zero gradient."""
 
     ufunc = np.sign
+
+
+class Floor(_PiecewiseConstant):
+    """The largest integer <= x (as a float); zero gradient."""
+
+    ufunc = np.floor
+
+
+class Ceil(_PiecewiseConstant):
+    """The smallest integer >= x (as a float); zero gradient."""
+
+    ufunc = np.ceil
+
+
+class Round(_PiecewiseConstant):
+    """The nearest integer, halves to even (numpy's rint, PyTorch's round); zero gradient."""
+
+    ufunc = np.rint
+
+
+class Sin(Function):
+    ufunc = np.sin
+
+    def backward(self, g: Tensor) -> Grads:
+        return (g * Cos.apply(self.parents[0]),)
+
+
+class Cos(Function):
+    ufunc = np.cos
+
+    def backward(self, g: Tensor) -> Grads:
+        return (-(g * Sin.apply(self.parents[0])),)
+
+
+class Erf(Function):
+    """The error function (for the exact GELU): scipy's erf when scipy is installed, else math.erf per element
+    (both accurate to the last bits). Its derivative 2/sqrt(pi) exp(-x^2) is Tensor ops."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return _erf()(a)
+
+    def backward(self, g: Tensor) -> Grads:
+        x = self.parents[0]
+        return (g * ((x * x) * -1.0).exp() * (2.0 / math.sqrt(math.pi)),)
+
+
+def _erf() -> Callable[[np.ndarray], np.ndarray]:
+    """A vectorized erf keeping the input's floating dtype (found once)."""
+    global _ERF
+    if _ERF is None:
+        try:
+            from scipy.special import erf as scipy_erf
+        except ImportError:
+            slow = np.frompyfunc(math.erf, 1, 1)
+
+            def scalar_erf(a: np.ndarray) -> np.ndarray:
+                return slow(a.astype(np.float64)).astype(a.dtype if a.dtype.kind == "f" else np.float64)
+
+            _ERF = scalar_erf
+        else:
+            _ERF = scipy_erf
+    return _ERF
+
+
+_ERF: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+class FloorDivide(Function):
+    """a // b (Python's floor division, numpy's floor_divide): not differentiable, as the issue asks."""
+
+    ufunc = np.floor_divide
+    differentiable = False
+
+
+class Remainder(Function):
+    """a % b with the sign of b (Python's and PyTorch's remainder): not differentiable."""
+
+    ufunc = np.remainder
     differentiable = False
 
 
@@ -452,6 +559,28 @@ class ArgExtreme(Function):
         return np.asarray(a.argmax(axis=axis) if sense > 0 else a.argmin(axis=axis))
 
 
+class Random(Function):
+    """Random numbers of `shape` in the dtype of `like` (whose values are not read): uniform in [0, 1) or
+    standard normal. Draws from `rng`, or from the project's generator at call time, so `manual_seed` is
+    respected and a compiled step draws fresh numbers at every replay. Not differentiable."""
+
+    differentiable = False
+    random = True
+
+    def forward(self, like: np.ndarray, shape: tuple, distribution: str,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+        generator = rng or default_generator()
+        dtype = like.dtype if like.dtype.kind == "f" else np.dtype(np.float32)
+        native = dtype if dtype in (np.float32, np.float64) else np.float64  # numpy draws these two directly
+        if distribution == "uniform":
+            values = generator.random(shape, dtype=native)
+        elif distribution == "normal":
+            values = generator.standard_normal(shape, dtype=native)
+        else:
+            raise op_error(f"random: distribution must be 'uniform' or 'normal', got {distribution!r}")
+        return values.astype(dtype, copy=False)
+
+
 class DropoutMask(Function):
     """The scaled keep-mask of inverted dropout for an input like `x`: 1/(1-p) with probability 1-p, else 0,
     in x's dtype. Draws from `rng`, or from the project's generator at call time (so a compiled step draws
@@ -569,6 +698,28 @@ class Expand(Function):
         return (sum_to_shape(gg, kept).reshape(g.shape),)
 
 
+class Cumsum(Function):
+    """Running sum along an axis. Backward: the running sum of the gradient from the other end."""
+
+    saves_values = False
+    writes_out = True
+
+    def forward(self, a: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+        if a.ndim == 0:
+            if axis not in (0, -1):
+                raise op_error(f"cumsum: axis {axis} is out of range for a tensor with 0 dimensions")
+            return _out(a, out) if out is not None else np.array(a)
+        axis = _normalize_axis(axis, a.ndim, "cumsum")[0]
+        return np.cumsum(a, axis=axis, out=out)
+
+    def backward(self, g: Tensor) -> Grads:
+        if g.ndim == 0:
+            return (g,)
+        axis = _normalize_axis(self.params["axis"], g.ndim, "cumsum")[0]
+        flip = (slice(None),) * axis + (slice(None, None, -1),)
+        return (Cumsum.apply(g[flip], axis=axis)[flip],)
+
+
 class _Extreme(Function):
     """max/min over axes; the gradient is shared evenly among tied extremes (like torch.amax).
 
@@ -681,38 +832,44 @@ class GetItem(Function):
     saves_values = False
     is_view = True  # the compiler checks that the result shares memory with `a`, else treats it as a copy
 
-    def forward(self, a: np.ndarray, index: Any) -> np.ndarray:
+    def forward(self, a: np.ndarray, index: Any, unique: bool = False) -> np.ndarray:
         self.index = index
         self.in_shape = a.shape
+        self.unique = unique  # the caller knows an index array repeats no position (max pooling's windows)
         result = a[index]  # Function.apply adds the op name and the shape to numpy's IndexError
         if type(result) is not np.ndarray:  # a single element: index with `...` too, for a 0-d view
             result = a[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
         return result
 
     def backward(self, g: Tensor) -> Grads:
-        return (IndexAdd.apply(g, index=self.index, shape=self.in_shape),)
+        extra = {"unique": True} if self.unique else {}
+        return (IndexAdd.apply(g, index=self.index, shape=self.in_shape, **extra),)
 
 
 class IndexAdd(Function):
-    """The adjoint of indexing: a zero tensor of `shape` with `g` added at `index` (repeats add up)."""
+    """The adjoint of indexing: a zero tensor of `shape` with `g` added at `index` (repeats add up). With
+    `unique` (the caller's promise that an index array repeats no position) a plain assignment does it."""
 
     saves_values = False
     writes_out = True
 
-    def forward(self, g: np.ndarray, index: Any, shape: tuple, out: np.ndarray | None = None) -> np.ndarray:
+    def forward(self, g: np.ndarray, index: Any, shape: tuple, unique: bool = False,
+                out: np.ndarray | None = None) -> np.ndarray:
         self.index = index
+        self.unique = unique
         if out is None:
             out = np.zeros(shape, dtype=g.dtype)
         else:
             out.fill(0)
-        if _is_advanced(index):
+        if _is_advanced(index) and not unique:
             np.add.at(out, index, g)
         else:
             out[index] = g
         return out
 
     def backward(self, gg: Tensor) -> Grads:
-        return (GetItem.apply(gg, index=self.index),)
+        extra = {"unique": True} if self.unique else {}
+        return (GetItem.apply(gg, index=self.index, **extra),)
 
 
 class Concatenate(Function):
@@ -830,7 +987,10 @@ class Conv(Function):
             win = _windows(x, kernel, stride, dilation).reshape((n, groups, cg) + spatial + kernel)
             order = (0, 1, 2) + tuple(range(3 + nd, 3 + 2 * nd)) + tuple(range(3, 3 + nd))  # (N, G, Cg, *k, *L)
             cols = win.transpose(order).reshape(n, groups, cg * k, l)
-            np.matmul(wg, cols, out=result.reshape(n, groups, og, l))
+            if groups == 1:  # one weight matrix against the stack of column matrices
+                np.matmul(wg[0], cols[:, 0], out=result.reshape(n, og, l))
+            else:
+                np.matmul(wg, cols, out=result.reshape(n, groups, og, l))
         return result if out is None or result is out else _out(result, out)
 
     def backward(self, g: Tensor) -> Grads:
@@ -960,7 +1120,11 @@ class Pad(Function):
 class PoolArgmax(Function):
     """For each window of max pooling, the flat index (into x.reshape(-1)) of its largest value: max_pool is x
     gathered at these indices, so its gradient is an IndexAdd there. Ties: the first maximum of the window
-    in row-major order wins (PyTorch's CPU rule); NaN counts as the maximum. Not differentiable."""
+    in row-major order wins (PyTorch's CPU rule); NaN counts as the maximum (the last NaN, as there). Not
+    differentiable.
+
+    One strided view of x per kernel element, compared with the best so far (no copy of the windows), then
+    each window's start plus the winning element's offset."""
 
     differentiable = False
 
@@ -973,12 +1137,43 @@ class PoolArgmax(Function):
         if any(s > n for s, n in zip(spans, x.shape[2:])):
             raise op_error(f"{name}: the window {kernel} (dilation {dilation}, so it spans {spans}) is larger than "
                            f"the padded input's spatial size {x.shape[2:]} (input {x.shape})")
-        win = _windows(x, kernel, stride, dilation)
-        spatial = win.shape[2:2 + nd]
-        local = win.reshape(win.shape[:2 + nd] + (-1,)).argmax(axis=-1)
-        offsets = np.unravel_index(local, kernel)
-        index = np.arange(x.shape[0] * x.shape[1]).reshape(x.shape[:2] + (1,) * nd)
+        spatial = tuple(_out_size(n, k, s, d) for n, k, s, d in zip(x.shape[2:], kernel, stride, dilation))
+        lead = (slice(None), slice(None))
+        small = np.int8 if math.prod(kernel) < 128 else np.int32
+        best = winner = None
+        for k, offset in enumerate(np.ndindex(*kernel)):
+            view = x[lead + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                                  for o, d, s, m in zip(offset, dilation, stride, spatial))]
+            if best is None:
+                best, winner = np.array(view), np.zeros(view.shape, dtype=small)
+                continue
+            better = view > best  # strictly: the first maximum stays
+            if x.dtype.kind == "f":  # NaN wins, the window's last NaN, as in PyTorch's kernel
+                better |= np.isnan(view)
+            np.maximum(best, view, out=best)  # NaN propagates, so a NaN best stays NaN
+            step = np.subtract(winner, small(k), dtype=small)  # winner -= better * (winner - k): k where better
+            np.multiply(step, better, out=step)
+            np.subtract(winner, step, out=winner)
+        strides = np.array([int(np.prod(x.shape[3 + axis:])) for axis in range(nd)])
+        offsets = (np.array(list(np.ndindex(*kernel))) * np.array(dilation)) @ strides  # each element's offset
+        return _window_starts(x.shape, stride, spatial) + np.take(offsets, winner)
+
+
+def _window_starts(shape: tuple, stride: tuple, spatial: tuple) -> np.ndarray:
+    """The flat index of each pooling window's first element in an array of `shape` (a constant of the shapes,
+    cached)."""
+    key = (shape, stride, spatial)
+    starts = _WINDOW_STARTS.get(key)
+    if starts is None:
+        nd = len(stride)
+        starts = np.arange(shape[0] * shape[1]).reshape(shape[:2] + (1,) * nd)
         for axis in range(nd):
-            starts = (np.arange(spatial[axis]) * stride[axis]).reshape((-1,) + (1,) * (nd - 1 - axis))
-            index = index * x.shape[2 + axis] + (starts + offsets[axis] * dilation[axis])
-        return index
+            step = (np.arange(spatial[axis]) * stride[axis]).reshape((-1,) + (1,) * (nd - 1 - axis))
+            starts = starts * shape[2 + axis] + step
+        starts.flags.writeable = False
+        if len(_WINDOW_STARTS) < 256:
+            _WINDOW_STARTS[key] = starts
+    return starts
+
+
+_WINDOW_STARTS: dict[tuple, np.ndarray] = {}

@@ -114,7 +114,10 @@ def test_cross_entropy_target_shape_mismatch():
         F.cross_entropy(x, np.full((4, 2), 0.5))
     with pytest.raises(ValueError, match=r"cross_entropy: expected logits of shape \(N, C\), got \(4,\)"):
         F.cross_entropy(Tensor(np.zeros(4)), np.array([0]))
-    with pytest.raises(ValueError, match=r"nll_loss: expected log-probabilities of shape \(N, C\)"):
+    with pytest.raises(ValueError, match=r"nll_loss: expected log-probabilities of shape \(N, C\), got \(2,\)"):
+        F.nll_loss(Tensor(np.zeros(2)), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"nll_loss: expected class labels of shape \(2, 2\) \(the input's shape "
+                                         r"without its class axis 1\), got shape \(2,\)"):
         F.nll_loss(Tensor(np.zeros((2, 2, 2))), np.array([0, 1]))
 
 

@@ -2,6 +2,8 @@
 ops among them), functional forms, initializers and losses; PyTorch's names and semantics."""
 from . import functional, init
 from .layers import (
+    ELU,
+    GELU,
     MLP,
     AdaptiveAvgPool2d,
     AvgPool1d,
@@ -13,13 +15,19 @@ from .layers import (
     ConvTranspose2d,
     Dropout,
     Flatten,
+    Hardtanh,
     Identity,
     LayerNorm,
+    LeakyReLU,
     Linear,
+    LogSoftmax,
     MaxPool1d,
     MaxPool2d,
     ReLU,
     Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
     Tanh,
 )
 from .module import Module, ModuleList, Parameter, Sequential
@@ -28,5 +36,5 @@ __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Dropout", "ReLU", "Sigmoid", "Tanh",
     "Identity", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "MLP", "functional", "init",
     "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
-    "Flatten",
+    "Flatten", "LeakyReLU", "ELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Softmax", "LogSoftmax",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import STATE, OpError, check_finite, op_error, update_in_place
-from ..tensor import Tensor
+from ..tensor import Tensor, where
 from .module import scope_name
 
 # ----------------------------------------------------------------------------- activations and layers
@@ -39,17 +39,85 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis`, shifted by the (constant) maximum so exp cannot overflow."""
+def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis` (or PyTorch's `dim`), shifted by the (constant) maximum so exp cannot
+    overflow."""
+    axis = axis if dim is None else dim
     shifted = x - x.max(axis=axis, keepdims=True).detach()
     e = shifted.exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """x - log(sum(exp(x))) along `axis`, computed stably (finite for logits of 1e4 and beyond)."""
+def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """x - log(sum(exp(x))) along `axis` (or `dim`), computed stably (finite for logits of 1e4 and beyond)."""
+    axis = axis if dim is None else dim
     shifted = x - x.max(axis=axis, keepdims=True).detach()
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise (the gradient at 0 is the slope, as in PyTorch)."""
+    return where(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise; exp sees only x <= 0, so large x cannot overflow."""
+    return where(x > 0, x, x.clip(max=0.0).expm1() * alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF: exactly with erf ('none'), or PyTorch's tanh approximation
+    ('tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))."""
+    if approximate == "none":
+        return x * ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0) * 0.5
+    if approximate == "tanh":
+        return x * (((x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)).tanh() + 1.0) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return x * x.sigmoid()
+
+
+def _softplus(z: Tensor) -> Tensor:
+    """log(1 + exp(z)) without overflow, accurate for very negative z (log1p), with the exact gradient sigmoid(z)
+    everywhere, z = 0 included: z + log1p(exp(-z)) for z > 0, log1p(exp(z)) otherwise, each branch's exp seeing
+    only values <= 0."""
+    positive = z + (-z.clip(min=0.0)).exp().log1p()
+    return where(z > 0, positive, z.clip(max=0.0).exp().log1p())
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, smooth ReLU; x itself where beta x > threshold (PyTorch's rule)."""
+    z = x * beta if beta != 1.0 else x
+    soft = _softplus(z) if beta == 1.0 else _softplus(z) * (1.0 / beta)
+    return where(z > threshold, x, soft)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clamped into [min_val, max_val]; as in PyTorch the gradient is 0 at the bounds themselves."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is larger than max_val {max_val}")
+    return where(x <= min_val, min_val, where(x >= max_val, max_val, x))
+
+
+def one_hot(labels: Any, num_classes: int = -1) -> Tensor:
+    """Integer labels (any shape) as int64 one-hot rows along a new last axis of `num_classes` (by default
+    the largest label + 1, which reads the labels: give it inside a compiled step)."""
+    labels = labels if isinstance(labels, Tensor) else Tensor(np.asarray(labels))
+    if labels.dtype.kind not in "iu":
+        raise op_error(f"one_hot: labels must be integers, got {labels.dtype} (shape {labels.shape})")
+    if num_classes < 0:
+        num_classes = int(labels.max().item()) + 1 if labels.size else 0
+    if STATE.tracer is not None:  # a compiled step checks every replay's labels
+        STATE.tracer.record_check("one_hot labels", partial(_in_range, classes=num_classes), [labels], OpError,
+                                  f"one_hot: a label is outside [0, {num_classes})")
+    if labels.size and ((labels.data < 0) | (labels.data >= num_classes)).any():
+        raise op_error(f"one_hot: labels must lie in [0, {num_classes}), got values from "
+                       f"{labels.data.min()} to {labels.data.max()}")
+    classes = Tensor._wrap(np.arange(num_classes, dtype=labels.dtype))
+    return (labels.unsqueeze(-1) == classes).astype(np.int64)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
@@ -284,7 +352,11 @@ def _max_pool(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, d
     if any(lo or hi for lo, hi in pads):
         x = ops.Pad.apply(x, pads=((0, 0), (0, 0)) + tuple(pads), value=-np.inf)
     index = ops.PoolArgmax.apply(x, kernel=kernel, stride=stride, dilation=dilation)
-    y = x.reshape(-1)[index]  # gathered at each window's maximum: the gradient goes there (IndexAdd)
+    # gathered at each window's maximum: the gradient goes there (IndexAdd); windows that do not overlap
+    # (stride >= span) pick distinct positions, so the gradient is a plain assignment
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    unique = {"unique": True} if all(s >= w for s, w in zip(stride, spans)) else {}
+    y = ops.GetItem.apply(x.reshape(-1), index=index.data, **unique)
     return y.squeeze(0) if unbatched else y
 
 
@@ -479,10 +551,6 @@ def _blend_cumulative(running: np.ndarray, batch: np.ndarray, counter: np.ndarra
     _blend(running, batch, 1.0 / (float(counter) + 1.0), correction)
 
 
-def _labels_in_range(labels: np.ndarray, classes: int) -> bool:
-    return labels.size == 0 or bool(labels.min() >= 0 and labels.max() < classes)
-
-
 def layer_norm(
     x: Tensor,
     normalized_shape: tuple[int, ...],
@@ -524,51 +592,142 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _labels(target: Any, n: int, classes: int, op: str) -> np.ndarray:
-    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+def _in_range(labels: np.ndarray, classes: int) -> bool:
+    return bool(((labels >= 0) & (labels < classes)).all())
+
+
+def _labels_valid(labels: np.ndarray, classes: int, ignore_index: int, need_one: bool) -> bool:
+    """Every label is a class or ignore_index (and, for a mean, not every one is ignored)."""
+    inside = (labels >= 0) & (labels < classes)
+    ignored = labels == ignore_index
+    return bool((inside | ignored).all()) and (not need_one or labels.size == 0 or not ignored.all())
+
+
+def _labels(target: Any, shape: tuple, classes: int, op: str, ignore_index: int = -100,
+            reduction: str = "none") -> Tensor:
+    """The class labels as a flat int Tensor, checked: integers of `shape` (the input's shape without the
+    class axis), each a class or `ignore_index`, not all ignored for a mean. A compiled step repeats the
+    checks at every replay (recorded), so they cost no Python read of the values."""
+    t = target if isinstance(target, Tensor) else Tensor._wrap(np.asarray(target))
+    labels = t.data
     if labels.dtype.kind not in "iu":  # a boolean array would index as a mask and pick the wrong entries
         raise op_error(f"{op}: class labels must be integers, got dtype {labels.dtype}")
-    if labels.shape != (n,):
-        raise op_error(f"{op}: expected {n} class labels of shape ({n},), got shape {labels.shape}")
+    if labels.shape != shape:
+        if len(shape) == 1:
+            raise op_error(f"{op}: expected {shape[0]} class labels of shape {shape}, got shape {labels.shape}")
+        raise op_error(f"{op}: expected class labels of shape {shape} (the input's shape without its class axis "
+                       f"1), got shape {labels.shape}")
+    need_one = reduction == "mean"
     if STATE.tracer is not None:  # a compiled step checks every replay's labels too
-        STATE.tracer.record_check("labels in range", partial(_labels_in_range, classes=classes),
-                                  [Tensor._wrap(labels)], OpError,
-                                  f"{op}: a class label is out of range for {classes} classes")
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        bad = labels[(labels < 0) | (labels >= classes)][0]
-        raise op_error(f"{op}: class label {bad} is out of range for {classes} classes")
-    return labels
+        STATE.tracer.record_check("labels in range", partial(_labels_valid, classes=classes, ignore_index=ignore_index,
+                                                             need_one=need_one),
+                                  [t], OpError, f"{op}: a class label is out of range for {classes} classes, or "
+                                                f"every label equals ignore_index ({ignore_index}) in a mean")
+    if not _labels_valid(labels, classes, ignore_index, need_one):
+        bad = labels[((labels < 0) | (labels >= classes)) & (labels != ignore_index)]
+        if bad.size:
+            raise op_error(f"{op}: class label {bad[0]} is out of range for {classes} classes")
+        raise op_error(f"{op}: every label equals ignore_index ({ignore_index}): reduction='mean' would average no "
+                       "values; use reduction='sum' for such batches")
+    return t.reshape(-1)
 
 
-def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of integer class labels, given log-probabilities of shape (N, C)."""
-    return _nll_loss(log_probs, target, reduction, "nll_loss")
+def _class_last(x: Tensor) -> Tensor:
+    """(N, C) as it is, (N, C, d1, ...) as (N * d1 * ..., C): one row of class scores per position."""
+    if x.ndim == 2:
+        return x
+    return x.transpose((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(-1, x.shape[1])
 
 
-def _nll_loss(log_probs: Tensor, target: Any, reduction: str, op: str) -> Tensor:
-    """nll_loss, its errors naming `op`: the function the caller called (nll_loss or cross_entropy)."""
-    if log_probs.ndim != 2:
-        raise op_error(f"{op}: expected log-probabilities of shape (N, C), got {log_probs.shape}")
-    n, classes = log_probs.shape
-    labels = _labels(target, n, classes, op)
-    picked = log_probs[np.arange(n), labels]
-    return _reduce(-picked, reduction, op)
+def _check_scores(x: Tensor, target: Any, op: str, what: str) -> None:
+    if x.ndim < 2:
+        raise op_error(f"{op}: expected {what} of shape (N, C), got {x.shape} (or (N, C, d1, ...) with targets of "
+                       "shape (N, d1, ...))")
 
 
-def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy from raw logits (N, C), numerically stable.
+def _nll(log_probs: Tensor, target: Any, weight: Any, ignore_index: int, reduction: str,
+         label_smoothing: float, op: str) -> Tensor:
+    """nll_loss of log-probabilities (N, C, ...) and class labels (N, ...), with PyTorch's class weights,
+    ignore_index, label smoothing and reductions; errors name `op` (nll_loss or cross_entropy).
 
-    `target` is either integer class labels of shape (N,) or class probabilities (e.g. one-hot) of
-    shape (N, C), as in PyTorch. An empty batch (N = 0) gives shape (0,) with reduction='none' and 0 with
-    'sum'; with 'mean' it is an OpError (PyTorch's NaN), so a training loop must skip empty batches.
+    Ignored positions weigh 0 and the mean divides by the summed weights of the others (the count without
+    class weights). With nothing ignored and no weights, values and gradients equal a plain mean bit for bit:
+    the mean is taken over all positions, times count / kept count = exactly 1."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    classes = log_probs.shape[1]
+    lead = (log_probs.shape[0],) + log_probs.shape[2:]
+    weight = _as_weight(weight, log_probs)
+    if weight is not None and tuple(weight.shape) != (classes,):
+        raise op_error(f"{op}: weight has shape {weight.shape}, expected ({classes},) for {classes} classes")
+    labels = _labels(target, lead, classes, op, ignore_index, reduction)
+    rows = _class_last(log_probs)
+    m = rows.shape[0]
+    if reduction == "mean" and m == 0:
+        raise op_error(f"{op}: reduction='mean' of an empty batch (losses of shape {lead}) is a mean "
+                       "of no values; skip empty batches or use reduction='sum' (0 for an empty batch)")
+    ignored = labels == ignore_index
+    safe = where(ignored, 0, labels)  # an index for every row; ignored rows weigh 0
+    keep = ignored.logical_not().astype(rows.dtype)
+    weights = keep if weight is None else weight[safe] * keep
+    losses = -rows[np.arange(m), safe] * weights
+    smooth = None
+    if label_smoothing > 0:
+        per_class = rows if weight is None else rows * weight
+        smooth = -per_class.sum(axis=1) * keep
+    if reduction == "none":
+        total = losses
+        if smooth is not None:
+            total = losses * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
+        return total.reshape(lead)
+    if reduction == "sum":
+        total = losses.sum()
+        if smooth is not None:
+            total = total * (1.0 - label_smoothing) + smooth.sum() * (label_smoothing / classes)
+        return total
+    scale = m / weights.sum()  # 1 exactly when nothing is ignored and nothing weighted
+    total = losses.mean() * scale
+    if smooth is not None:
+        total = total * (1.0 - label_smoothing) + smooth.mean() * scale * (label_smoothing / classes)
+    return total
+
+
+def _as_weight(weight: Any, like: Tensor) -> Tensor | None:
+    """Class weights as a Tensor of `like`'s dtype (a list or array is a constant)."""
+    if weight is None:
+        return None
+    weight = weight if isinstance(weight, Tensor) else Tensor._wrap(np.asarray(weight))
+    return weight.astype(like.dtype)
+
+
+def nll_loss(log_probs: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer class labels, given log-probabilities (N, C) or (N, C, d1, ...)
+    with labels (N,) or (N, d1, ...), as torch.nn.functional.nll_loss: class `weight`s (the mean divides by
+    the summed weights of the labels), labels equal to `ignore_index` count for nothing."""
+    _check_scores(log_probs, target, "nll_loss", "log-probabilities")
+    return _nll(log_probs, target, weight, ignore_index, reduction, 0.0, "nll_loss")
+
+
+def cross_entropy(logits: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy from raw logits (N, C) or (N, C, d1, ...), numerically stable, as
+    torch.nn.functional.cross_entropy.
+
+    `target` is either integer class labels of shape (N,) / (N, d1, ...) or class probabilities (e.g. one-hot)
+    of the logits' shape. Class `weight`s, `ignore_index` (labels only) and `label_smoothing` (the target mixed
+    with the uniform distribution) follow PyTorch. An empty batch gives shape (0,) with reduction='none' and 0
+    with 'sum'; with 'mean' it is an OpError (PyTorch's NaN), so a training loop must skip empty batches.
     """
-    if logits.ndim != 2:
-        raise op_error(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")
+    _check_scores(logits, target, "cross_entropy", "logits")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     log_probs = log_softmax(logits, axis=1)
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    lead = (logits.shape[0],) + logits.shape[2:]
     if t.dtype.kind in "iu":
-        return _nll_loss(log_probs, t, reduction, "cross_entropy")
-    if t.shape == logits.shape[:1]:
+        return _nll(log_probs, target, weight, ignore_index, reduction, label_smoothing, "cross_entropy")
+    if t.shape == lead:
         raise op_error(f"cross_entropy: class labels must be integers, got {t.dtype} labels of shape {t.shape}; "
                        "convert them with .astype(int) (or pass probabilities of the logits' shape)")
     if t.shape != logits.shape:
@@ -576,7 +735,47 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
             f"cross_entropy: probability targets must have the logits' shape {logits.shape}, got {t.shape}"
         )
     probs = (target if isinstance(target, Tensor) else Tensor._wrap(t)).astype(logits.dtype)
-    return _reduce(-(probs * log_probs).sum(axis=1), reduction, "cross_entropy")
+    classes = logits.shape[1]
+    if label_smoothing > 0:
+        probs = probs * (1.0 - label_smoothing) + label_smoothing / classes
+    terms = probs * log_probs
+    weight = _as_weight(weight, logits)
+    if weight is not None:
+        if tuple(weight.shape) != (classes,):
+            raise op_error(f"cross_entropy: weight has shape {weight.shape}, expected ({classes},)")
+        terms = terms * weight.reshape((1, classes) + (1,) * (logits.ndim - 2))
+    return _reduce(-terms.sum(axis=1), reduction, "cross_entropy")
+
+
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """-(t log p + (1 - t) log(1 - p)) of probabilities p, as torch.nn.functional.binary_cross_entropy (each log
+    clamped at -100, so p = 0 or 1 gives a finite loss); `weight` rescales each element (broadcast)."""
+    target = input._lift(target)
+    if input.shape != target.shape:
+        raise op_error(f"binary_cross_entropy: input shape {input.shape} and target shape {target.shape} differ")
+    loss = -(target * input.log().clip(min=-100.0) + (1.0 - target) * (1.0 - input).log().clip(min=-100.0))
+    if weight is not None:
+        loss = loss * input._lift(weight)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean",  # noqa: A002
+                                     pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy of logits x, stable for any x: (1 - t) x + (1 + (pos_weight - 1) t) log(1 + exp(-x)),
+    as torch.nn.functional.binary_cross_entropy_with_logits (`pos_weight` weighs the positive term, broadcast
+    along the last axis, the classes)."""
+    target = input._lift(target)
+    if input.shape != target.shape:
+        raise op_error(f"binary_cross_entropy_with_logits: input shape {input.shape} and target shape "
+                       f"{target.shape} differ")
+    soft = _softplus(-input)  # log(1 + exp(-x)), exact gradient everywhere
+    if pos_weight is None:
+        loss = (1.0 - target) * input + soft
+    else:
+        loss = (1.0 - target) * input + (1.0 + (input._lift(pos_weight) - 1.0) * target) * soft
+    if weight is not None:
+        loss = loss * input._lift(weight)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002

@@ -27,6 +27,9 @@ def build(model: str, train: bool = True) -> tuple[Tensor, nn.Module]:
         module, shape = nn.LayerNorm(4), (8, 4)
     elif model == "mlp":
         module, shape = nn.MLP(8, [16, 16, 16], 4, batchnorm=True), (16, 8)
+    elif model == "cnn":  # a conv-BN-ReLU-pool block: the convolution one op, BN its composed ops
+        module = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2))
+        shape = (4, 3, 6, 6)
     else:
         raise ValueError(f"unknown example model {model!r}; choose one of {', '.join(MODELS)}")
     x = Tensor(rng.normal(2.0, 3.0, size=shape).astype(np.float32), requires_grad=True, name="x")

@@ -157,3 +157,32 @@ def test_padding_modes_of_conv_layers():
         np.testing.assert_allclose(conv(Tensor(x)).numpy(), expected.numpy())
     with pytest.raises(ValueError, match="padding_mode must be"):
         nn.Conv2d(2, 3, 3, padding_mode="mirror")
+
+
+EDGE_CASES = {  # the edge cases, each drawn by the op table too; here named, so each is certain to run
+    "kernel equal to the input": dict(x=(2, 2, 3, 4), w=(3, 2, 3, 4)),
+    "kernel equal to the padded input": dict(x=(1, 2, 2, 2), w=(2, 2, 4, 4), padding=1),
+    "stride larger than the kernel": dict(x=(2, 2, 7, 8), w=(3, 2, 2, 1), stride=(3, 4)),
+    "padding on one side only ('same', even kernel)": dict(x=(1, 2, 5, 4), w=(2, 2, 2, 4), padding="same"),
+    "1x1 convolution": dict(x=(2, 3, 4, 5), w=(4, 3, 1, 1)),
+    "1x1 convolution, strided": dict(x=(2, 3, 5, 5), w=(4, 3, 1, 1), stride=2),
+    "depthwise (groups = channels)": dict(x=(2, 4, 5, 5), w=(8, 1, 3, 3), groups=4, padding=1),
+    "dilation spanning the input": dict(x=(1, 1, 5, 5), w=(1, 1, 3, 3), dilation=2),
+}
+
+
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+def test_conv_edge_cases_match_the_definition_and_their_gradients(case):
+    from op_table import _conv_ref
+
+    options = dict(EDGE_CASES[case])
+    rng = np.random.default_rng(list(EDGE_CASES).index(case))
+    x, w = rng.standard_normal(options.pop("x")), rng.standard_normal(options.pop("w"))
+    b = rng.standard_normal(w.shape[0])
+    params = {"stride": F._ints(options.get("stride", 1), 2, "stride", "test"), "padding": options.get("padding", 0),
+              "dilation": F._ints(options.get("dilation", 1), 2, "dilation", "test"),
+              "groups": options.get("groups", 1)}
+    out = F.conv2d(Tensor(x), Tensor(w), Tensor(b), **options)
+    np.testing.assert_allclose(out.numpy(), _conv_ref(x, w, b, **params), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, **options), [x, w, b]).ok
+    assert gradgradcheck(lambda x, w: F.conv2d(x, w, **options).tanh(), [x, w]).ok

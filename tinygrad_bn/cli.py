@@ -18,6 +18,7 @@ EXPERIMENTS = {
     "depth": ("depth", "deep sigmoid networks that do not learn, and learn with BN"),
     "adam": ("adam", "does BN help a small MLP trained with Adam? (with a PyTorch twin)"),
     "placement": ("placement", "where should the normalization go: before or after the activation?"),
+    "cnn": ("cnn", "batch norm in a small convolutional network, at 1x, 5x and 30x the learning rate"),
 }
 
 
@@ -54,7 +55,7 @@ def build_parser() -> CommandParser:
                             help=f"one of {', '.join(EXPERIMENTS)}")
     experiment.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options (NAME --help)")
     graph = command("graph", "draw the computation graph of a built-in example")
-    graph.add_argument("--model", choices=["bn1d", "bn2d", "layernorm", "mlp"], default="bn1d")
+    graph.add_argument("--model", choices=["bn1d", "bn2d", "layernorm", "mlp", "cnn"], default="bn1d")
     mode = graph.add_mutually_exclusive_group()
     mode.add_argument("--train", dest="train", action="store_true", default=True, help="training mode (default)")
     mode.add_argument("--eval", dest="train", action="store_false", help="evaluation mode (running statistics)")

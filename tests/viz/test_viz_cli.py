@@ -33,6 +33,8 @@ EXPECTED = {
     "bn2d": ({"Mean", "Sub", "Sqrt", "Div", "weight"}, {"running_mean", "running_var", "Sqrt", "Div"}),
     "layernorm": ({"Mean", "Sub", "Sqrt", "Div", "weight"}, {"Mean", "Sub", "Sqrt", "Div", "weight"}),
     "mlp": ({"0.weight", "Linear", "1.weight", "Mean", "Relu"}, {"1.running_mean", "7.running_var", "Linear"}),
+    # the convolution is one op node, batch norm its composed ops
+    "cnn": ({"0.weight", "Conv", "Mean", "Sqrt", "Div", "Relu"}, {"Conv", "1.running_mean", "1.running_var", "Div"}),
 }
 
 

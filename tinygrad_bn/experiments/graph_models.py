@@ -8,7 +8,7 @@ from ..random import manual_seed
 from ..tensor import Tensor
 from ..viz.graph import trace
 
-MODELS = ("bn1d", "bn2d", "layernorm", "mlp")
+MODELS = ("bn1d", "bn2d", "layernorm", "mlp", "cnn")
 
 
 def build(model: str, train: bool = True) -> tuple[Tensor, nn.Module]:

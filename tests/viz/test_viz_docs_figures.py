@@ -15,6 +15,7 @@ FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
     ("bn1d_eval", ["--model", "bn1d", "--eval"]),
     ("bn1d_backward", ["--model", "bn1d", "--backward"]),
     ("mlp_collapsed", ["--model", "mlp", "--collapse"]),
+    ("cnn_block", ["--model", "cnn"]),
 ])
 def test_committed_figure_matches_its_command(name, flags, tmp_path, capsys):
     out = tmp_path / f"{name}.gv"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import fuse as fusion
-from .tape import CONST, INPUT, LEAF, TEMP, Check, InPlace, JitError, Kernel, OpCall, PyCall, Ref, SetGrad, Tracer
+from .tape import CONST, INPUT, LEAF, TEMP, Check, InPlace, JitError, OpCall, PyCall, Ref, SetGrad, Tracer
 
 
 @dataclass
@@ -63,8 +63,6 @@ def reads(instruction: Any) -> list[int]:
         return list(instruction.inputs)
     if isinstance(instruction, OpCall):
         return instruction.inputs + [i for v in instruction.params.values() for i in _refs(v)]
-    if isinstance(instruction, Kernel):
-        return list(instruction.inputs)
     if isinstance(instruction, InPlace):
         return [instruction.target, *instruction.inputs]
     if isinstance(instruction, (SetGrad,)):
@@ -80,8 +78,6 @@ def writes(instruction: Any) -> list[int]:
         return list(instruction.outputs)
     if isinstance(instruction, OpCall):
         return [instruction.output, *instruction.side.values()]
-    if isinstance(instruction, Kernel):
-        return [instruction.output]
     return []
 
 
@@ -99,9 +95,7 @@ def _substitute(instruction: Any, alias: dict[int, int]) -> Any:
     if isinstance(instruction, OpCall):
         return replace(instruction, inputs=[alias.get(i, i) for i in instruction.inputs],
                        params={k: sub(v) for k, v in instruction.params.items()})
-    if isinstance(instruction, (Kernel, Check)):
-        return replace(instruction, inputs=[alias.get(i, i) for i in instruction.inputs])
-    if isinstance(instruction, InPlace):
+    if isinstance(instruction, (Check, InPlace)):
         return replace(instruction, inputs=[alias.get(i, i) for i in instruction.inputs])
     if isinstance(instruction, SetGrad):
         return replace(instruction, slot=alias.get(instruction.slot, instruction.slot))
@@ -137,7 +131,7 @@ def _is_view(instruction: Any, slots: list) -> bool:
 
 
 def _has_effect(instruction: Any) -> bool:
-    return not isinstance(instruction, (OpCall, Kernel)) or (
+    return not isinstance(instruction, OpCall) or (
         isinstance(instruction, OpCall) and getattr(instruction.op, "random", False))
 
 
@@ -158,7 +152,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
     folded = 0
     for ins in tracer.program:  # 2. constant folding: the captured value is the value (ops are deterministic)
         ins = _substitute(ins, alias) if alias else ins
-        if isinstance(ins, (OpCall, Kernel)) and not _has_effect(ins) and all(kind[i] == CONST for i in reads(ins)):
+        if isinstance(ins, OpCall) and not _has_effect(ins) and all(kind[i] == CONST for i in reads(ins)):
             for w in writes(ins):
                 kind[w] = CONST
                 const[w] = np.array(slots[w].value, copy=True)
@@ -272,9 +266,6 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
             for o in ins.outputs:
                 arrays[o] = take(o)
             calls.append(fusion.bind(ins, arrays, slots))
-        elif isinstance(ins, Kernel):
-            out = arrays[ins.output] = take(ins.output)
-            calls.append(partial(ins.fn, out, *[arrays[i] for i in ins.inputs], **ins.params))
         elif isinstance(ins, InPlace):
             calls.append(partial(ins.fn, arrays[ins.target], *[arrays[i] for i in ins.inputs], **ins.params))
         elif isinstance(ins, SetGrad):

@@ -2,11 +2,11 @@
 
 The engine calls the active `Tracer` (``autograd.STATE.tracer``) at each place where a step touches an
 array: every primitive op's forward (`record_op`, from `Function.apply`, in grad mode or not, so the ops
-that backward runs are recorded too), the small non-differentiable helpers of Tensor (comparisons,
-integer casts: `record_kernel`), in-place updates of persistent tensors (`record_inplace`: batch norm's
-running statistics), gradients stored into `.grad` (`record_grad`), methods that change state outside
-the graph (`record_call`: an optimizer's `step`), and the checks a step makes (`record_check`). Reading
-a value in Python (`.item()`, `float()`, `bool()`, `.numpy()`) cannot be replayed and raises `JitError`.
+that backward runs are recorded too; comparisons and integer casts are ops as well), in-place updates
+of persistent tensors (`record_inplace`: batch norm's running statistics), gradients stored into `.grad`
+(`record_grad`), methods that change state outside the graph (`record_call`: an optimizer's `step`), and
+the checks a step makes (`record_check`). Reading a value in Python (`.item()`, `float()`, `bool()`,
+`.numpy()`) cannot be replayed: the call finishes eagerly, then the capture is refused with `JitError`.
 
 Each array becomes a slot: an input of the step, a persistent tensor (a parameter or buffer, read again
 at every replay), a constant, or a temporary written by one instruction of the tape.
@@ -61,17 +61,6 @@ class OpCall:
 
 
 @dataclass(eq=False)
-class Kernel:
-    """A non-differentiable numpy helper: `fn(out, *inputs, **params)` writes the output."""
-
-    name: str
-    fn: Callable
-    inputs: list[int]
-    params: dict
-    output: int
-
-
-@dataclass(eq=False)
 class InPlace:
     """`fn(target, *inputs, **params)` updates the persistent `target` array in place."""
 
@@ -111,7 +100,7 @@ class Check:
     message: str
 
 
-Instruction = OpCall | Kernel | InPlace | SetGrad | PyCall | Check
+Instruction = OpCall | InPlace | SetGrad | PyCall | Check
 
 
 def _is_array(value: Any) -> bool:
@@ -184,13 +173,6 @@ class Tracer:
                 side[name] = self._new(TEMP, value)
         self.program.append(OpCall(op, ins, template, output, side, getattr(fn, "scope", None)))
 
-    def record_kernel(self, name: str, fn: Callable, inputs: list[Any], params: dict, result: np.ndarray) -> None:
-        """A Tensor helper outside the ops (a comparison, an integer cast) computed `result`."""
-        if not any(id(a) in self.by_array for a in inputs):
-            return  # made from constants only: `result` is a constant too
-        ins = [self.slot_of_array(a) for a in inputs]
-        self.program.append(Kernel(name, fn, ins, dict(params), self._new(TEMP, result)))
-
     def record_inplace(self, name: str, fn: Callable, target: Any, inputs: list[Any], params: dict) -> None:
         """`fn(target.data, *arrays, **params)` is about to update the persistent tensor `target`."""
         tgt = self.slot_of_tensor(target)
@@ -262,7 +244,7 @@ def difference(first: Tracer, second: Tracer) -> str | None:
         if isinstance(a, OpCall) and (a.op is not b.op or a.inputs != b.inputs or a.output != b.output
                                       or a.side.keys() != b.side.keys() or not _same_params(a.params, b.params)):
             return f"instruction {k} was {_describe(a)} with {a.params}, then {_describe(b)} with {b.params}"
-        if isinstance(a, (Kernel, InPlace, Check)) and (a.name != b.name or a.inputs != b.inputs
+        if isinstance(a, (InPlace, Check)) and (a.name != b.name or a.inputs != b.inputs
                                                         or not _same_params(getattr(a, "params", {}),
                                                                             getattr(b, "params", {}))):
             return f"instruction {k} was {_describe(a)}, then {_describe(b)}"

@@ -21,7 +21,6 @@ _KIND_STYLE = {
     "InPlace": {"shape": "box", "style": "filled", "fillcolor": "#eef5d6", "color": "#7a8c2e"},
     "PyCall": {"shape": "component", "style": "filled", "fillcolor": "#e7def3", "color": "#6f4fa0"},
     "SetGrad": {"shape": "cds", "style": "filled", "fillcolor": "#cdeccd", "color": "#3c8d3c"},
-    "Kernel": {"shape": "box", "style": "filled", "fillcolor": "#dbe9f6", "color": "#4a7ab0"},
 }
 _LEAF_STYLE = {
     INPUT: {"shape": "ellipse", "style": "filled", "fillcolor": "#fff4bf", "color": "#b59a1a"},

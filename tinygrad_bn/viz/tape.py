@@ -13,20 +13,19 @@ from typing import Any
 
 from ..compiler import CompiledStep
 from ..compiler.tape import CONST, INPUT, LEAF
+from .graph import STYLES
 
+# the styles of graph.STYLES (one table of colours for every picture), varied where a replayed
+# instruction has no counterpart in an autodiff graph: views, checks, in-place updates, Python calls
 _KIND_STYLE = {
-    "OpCall": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbe9f6", "color": "#4a7ab0"},
-    "view": {"shape": "box", "style": "rounded,dashed", "fillcolor": "#ffffff", "color": "#4a7ab0"},
-    "Check": {"shape": "hexagon", "style": "filled", "fillcolor": "#f6c9c9", "color": "#b03030"},
-    "InPlace": {"shape": "box", "style": "filled", "fillcolor": "#eef5d6", "color": "#7a8c2e"},
-    "PyCall": {"shape": "component", "style": "filled", "fillcolor": "#e7def3", "color": "#6f4fa0"},
-    "SetGrad": {"shape": "cds", "style": "filled", "fillcolor": "#cdeccd", "color": "#3c8d3c"},
+    "OpCall": STYLES["op"],
+    "view": {**STYLES["op"], "style": "rounded,dashed", "fillcolor": "#ffffff"},  # no work at replay
+    "Check": {**STYLES["output"], "shape": "hexagon", "style": "filled"},
+    "InPlace": {**STYLES["buffer"], "shape": "box", "style": "filled"},
+    "PyCall": {**STYLES["module"], "shape": "component"},
+    "SetGrad": {**STYLES["parameter"], "shape": "cds"},
 }
-_LEAF_STYLE = {
-    INPUT: {"shape": "ellipse", "style": "filled", "fillcolor": "#fff4bf", "color": "#b59a1a"},
-    LEAF: {"shape": "ellipse", "style": "filled", "fillcolor": "#cdeccd", "color": "#3c8d3c"},
-    CONST: {"shape": "plaintext", "style": "filled", "fillcolor": "#eeeeee", "color": "#999999"},
-}
+_LEAF_STYLE = {INPUT: STYLES["input"], LEAF: STYLES["parameter"], CONST: STYLES["constant"]}
 
 
 def draw_tape(step: CompiledStep, rankdir: str = "TB") -> Any:
@@ -35,13 +34,14 @@ def draw_tape(step: CompiledStep, rankdir: str = "TB") -> Any:
         import graphviz
     except ImportError:
         raise ImportError("draw_tape needs the graphviz package: pip install 'tinygrad_bn[viz]'") from None
-    entries = [e for es in step.entries.values() for e in es if e.program is not None]
+    # a program is built from its capture, so an entry with a program also has its tracer
+    entries = [(e.program, e.tracer, e.persistent) for es in step.entries.values() for e in es
+               if e.program is not None and e.tracer is not None]
     if not entries:
         raise ValueError("draw_tape: the step has no program yet; call it three times (two captures, then "
                          "replays) before drawing")
-    entry = entries[0]
-    program, slots = entry.program, entry.tracer.slots
-    persistent = entry.persistent
+    program, tracer, persistent = entries[0]
+    slots = tracer.slots
     dot = graphviz.Digraph("tape", graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11"},
                            node_attr={"fontname": "Helvetica", "fontsize": "10"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "9", "color": "#777777"})

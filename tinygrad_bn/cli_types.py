@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 
-def _number(text: str, kind: type, what: str) -> float:
+def _number(text: str, kind: Callable[[str], float], what: str) -> float:
     try:
         value = kind(text)
     except ValueError:

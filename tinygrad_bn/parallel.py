@@ -15,7 +15,7 @@ def limit_blas_threads() -> None:
     """Use one BLAS thread in this process (an initializer for worker processes)."""
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # threadpoolctl ships no stubs
 
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -24,8 +25,16 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 
+
+class Source(TypedDict):
+    """Where a dataset's files are downloaded from, and their checksums."""
+
+    mirrors: list[str]
+    md5: dict[str, str]  # file name -> MD5 of the gzip file
+
+
 # Public mirrors and the published MD5 checksums of the gzip files (as torchvision lists them).
-SOURCES = {
+SOURCES: dict[str, Source] = {
     "mnist": {
         "mirrors": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
                     "https://storage.googleapis.com/cvdf-datasets/mnist/"],
@@ -150,8 +159,8 @@ def download_files(dataset: str, names: Sequence[str], dest: str | os.PathLike |
 def _complete_folder(dirs: Sequence[Path]) -> dict[str, Path] | None:
     """The four files from the first folder that holds all of them (never a mix of folders)."""
     for d in dirs:
-        found = {key: find_file(name, [d]) for key, name in FILES.items()}
-        if all(found.values()):
+        found = {key: path for key, name in FILES.items() if (path := find_file(name, [d])) is not None}
+        if len(found) == len(FILES):
             return found
     return None
 
@@ -178,8 +187,8 @@ def load_mnist(
         download_files(dataset, [name for name in FILES.values() if find_file(name, [cache]) is None], dest=cache)
         found = _complete_folder(dirs)
     if found is None:  # never mix files of different folders: report what no folder has
-        found = {key: find_file(name, dirs) for key, name in FILES.items()}
-        missing = [FILES[k] for k, p in found.items() if p is None] or [
+        located = {key: find_file(name, dirs) for key, name in FILES.items()}
+        missing = [FILES[k] for k, p in located.items() if p is None] or [
             "no single folder holds all four files (they are spread over several)"]
         looked = "\n  ".join(str(d) for d in dirs)
         hint = " or install Debian's dataset-fashion-mnist package" if dataset == "fashion-mnist" else ""
@@ -219,7 +228,7 @@ def _prepare(images: np.ndarray, labels: np.ndarray, normalize: bool, flatten: b
              scale: float = 255.0, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     x = images.astype(np.float32) / scale if normalize else images
     x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *images.shape[1:])
-    t = labels.astype(np.int64)
+    t: np.ndarray = labels.astype(np.int64)
     if one_hot:
         t = np.eye(classes, dtype=np.float32)[t]
     return x, t

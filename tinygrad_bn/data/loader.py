@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -29,7 +30,8 @@ class DataLoader:
             raise ValueError("DataLoader: the dataset is empty")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+        # a SeedSequence made without entropy draws a fresh int from the OS
+        self.seed = int(cast(int, np.random.SeedSequence().entropy) % 2**32) if seed is None else seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -30,27 +30,30 @@ class Standardizer:
         self.std = np.where(std < self.min_std, 1.0, std).astype(self.mean.dtype)
         return self
 
-    def _check(self, x: np.ndarray) -> np.ndarray:
-        if self.mean is None:
+    def _check(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`x` as an array of the fitted features' shape, with the fitted mean and std."""
+        if self.mean is None or self.std is None:  # fit and load_state_dict set both
             raise RuntimeError("Standardizer: call fit() on the training set first")
         x = np.asarray(x)
         if x.shape[1:] != self.mean.shape:
             raise ValueError(f"Standardizer: fitted on features of shape {self.mean.shape}, got {x.shape[1:]}")
-        return x
+        return x, self.mean, self.std
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        x = self._check(x)
-        return ((x - self.mean) / self.std).astype(x.dtype if x.dtype.kind == "f" else np.float32)
+        x, mean, std = self._check(x)
+        z: np.ndarray = ((x - mean) / std).astype(x.dtype if x.dtype.kind == "f" else np.float32)
+        return z
 
     def fit_transform(self, x: np.ndarray) -> np.ndarray:
         return self.fit(x).transform(x)
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        z = self._check(z)
-        return z * self.std + self.mean
+        z, mean, std = self._check(z)
+        x: np.ndarray = z * std + mean
+        return x
 
     def state_dict(self) -> dict[str, Any]:
-        if self.mean is None:
+        if self.mean is None or self.std is None:  # fit and load_state_dict set both
             raise RuntimeError("Standardizer: nothing to save before fit()")
         return {"mean": self.mean.copy(), "std": self.std.copy(), "min_std": np.array(self.min_std)}
 

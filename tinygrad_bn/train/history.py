@@ -75,7 +75,7 @@ class History:
         return diagnose(1.0 - self.train_acc[-1], 1.0 - self.dev_acc[-1], bayes_error, tolerance)
 
     def final(self, metric: str) -> float:
-        values = getattr(self, metric)
+        values: list[float] = getattr(self, metric)
         if not values:
             raise ValueError(f"History: no {metric} recorded")
         return values[-1]

@@ -22,6 +22,7 @@ class Graph(graphviz.Digraph):
                           **kwargs: Any) -> dict[str, Any]:
         """What Jupyter shows: graphviz's rendered image, or a note and the DOT source without `dot`."""
         try:
-            return super()._repr_mimebundle_(include, exclude, **kwargs)
+            bundle: dict[str, Any] = super()._repr_mimebundle_(include, exclude, **kwargs)
+            return bundle
         except graphviz.ExecutableNotFound:
             return {"text/plain": NO_DOT_NOTE + self.source}

@@ -17,7 +17,7 @@ from ..cli_types import nonnegative_int, positive_int
 from ..data import DATASETS
 from .objectives import MLPObjective
 from .report import best_table, format_space, plot_log, round_log, round_logs, round_report
-from .runner import LogMismatchError, check_log, random_search, read_log, search_header
+from .runner import LogMismatchError, Trial, check_log, random_search, read_log, search_header, value_key
 from .space import choice, integer, loguniform, one_minus_loguniform, refine, space_from_dict
 
 DEFAULT_SPACE = {
@@ -147,7 +147,9 @@ def search_command(args: argparse.Namespace) -> int:
 
 
 def _run_rounds(objective: MLPObjective, log: Path, args: argparse.Namespace, executor: Any) -> int:
-    space, first, best, previous = dict(DEFAULT_SPACE), dict(DEFAULT_SPACE), None, None
+    space, first = dict(DEFAULT_SPACE), dict(DEFAULT_SPACE)
+    best: Trial | None = None
+    previous: list[Trial] = []  # the trials of the round before
     for k in range(1, args.rounds + 1):
         path = round_log(log, k)
         note = ""
@@ -173,8 +175,8 @@ def _run_rounds(objective: MLPObjective, log: Path, args: argparse.Namespace, ex
                   f"rerun the same command to run them", file=sys.stderr)
             return 1
         finished = [t for t in result.trials if t.value is not None and math.isfinite(t.value)]
-        round_best = min(finished, key=lambda t: t.value) if finished else None
-        if round_best is not None and (best is None or round_best.value < best.value):
+        round_best = min(finished, key=value_key) if finished else None
+        if round_best is not None and (best is None or value_key(round_best) < value_key(best)):
             best = round_best
         previous = result.trials
     if best is None:

@@ -2,16 +2,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
-_DATA: dict[tuple, Any] = {}  # per process: datasets already loaded and split
+_DATA: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # per process: datasets already loaded and split
 
 # what a config leaves out: part of a trial's meaning, so a search log records them (see `describe`)
 DEFAULTS: dict[str, Any] = {"lr": 0.01, "momentum": 0.0, "hidden": 100, "layers": 2, "activation": "relu",
                             "dropout": 0.0, "weight_decay": 0.0, "batchnorm": True, "batch_size": 64}
-SPLIT = {"fractions": [0.8, 0.2], "seed": 0, "stratify": True}  # train/dev split of the training set
+
+
+class Split(TypedDict):
+    """How the training set is split into train and dev (`train_dev_test_split`'s arguments)."""
+
+    fractions: list[float]
+    seed: int
+    stratify: bool
+
+
+SPLIT: Split = {"fractions": [0.8, 0.2], "seed": 0, "stratify": True}  # train/dev split of the training set
 
 
 @dataclass

@@ -7,9 +7,10 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .runner import Trial, read_log
-from .space import Dimension, space_from_dict
+from .runner import Trial, read_log, value_key
+from .space import BOUNDED, Dimension, choice, space_from_dict
 
 
 def round_log(log: str | os.PathLike, round_index: int) -> Path:
@@ -37,11 +38,12 @@ def format_space(space: dict[str, Dimension], first: dict[str, Dimension] | None
     lines = []
     for name, dim in space.items():
         line = f"  {name}: {dim}"
-        if first is not None and name in first and type(first[name]) is type(dim) and first[name].width() > 0:
-            if type(dim).__name__ == "choice":
-                line += f"  ({len(dim.options)} of {len(first[name].options)} options)"
+        start = first.get(name) if first is not None else None
+        if start is not None and type(start) is type(dim) and start.width() > 0:
+            if isinstance(dim, choice) and isinstance(start, choice):
+                line += f"  ({len(dim.options)} of {len(start.options)} options)"
             else:
-                line += f"  ({dim.width() / first[name].width():.0%} of round 1's width)"
+                line += f"  ({dim.width() / start.width():.0%} of round 1's width)"
         lines.append(line)
     return lines
 
@@ -49,7 +51,9 @@ def format_space(space: dict[str, Dimension], first: dict[str, Dimension] | None
 def round_report(log: str | os.PathLike, top: int = 10) -> str:
     """Every round of a search: its log, seed and space (with how much narrower it is than round 1's), the
     table of its best trials, then the best trial of all rounds."""
-    out, first, best = [], None, None
+    out: list[str] = []
+    first: dict[str, Dimension] | None = None
+    best: tuple[int, Trial] | None = None
     logs = round_logs(log)
     for k, path in enumerate(logs, 1):
         header, trials = read_log(path)
@@ -67,7 +71,7 @@ def round_report(log: str | os.PathLike, top: int = 10) -> str:
             out.append(f"{len(lost)} trials lost by the executor (rerun the search to run them)")
         first = first or space
         for t in trials:
-            if t.value is not None and math.isfinite(t.value) and (best is None or t.value < best[1].value):
+            if t.value is not None and math.isfinite(t.value) and (best is None or t.value < value_key(best[1])):
                 best = (k, t)
     if best is not None:
         k, t = best
@@ -84,7 +88,7 @@ def _fmt(value: object) -> str:
 
 def best_table(trials: Sequence[Trial], top: int = 10) -> str:
     """The `top` trials with the lowest value as an aligned text table."""
-    finished = sorted((t for t in trials if t.value is not None and math.isfinite(t.value)), key=lambda t: t.value)
+    finished = sorted((t for t in trials if t.value is not None and math.isfinite(t.value)), key=value_key)
     failed = len(trials) - len(finished)
     if not finished:
         return f"no finished trials ({failed} failed)"
@@ -120,18 +124,20 @@ def plot_log(log: str | os.PathLike | Sequence[str | os.PathLike], path: str | o
     finished = [t for _, trials in rounds for t in trials]
     if not finished:
         raise ValueError(f"plot_log: {', '.join(str(one) for one in logs)} holds no finished trial")
-    best = min(finished, key=lambda t: t.value)
+    best = min(finished, key=value_key)
     cols = min(3, len(space))
     rows = -(-len(space) // cols)
     fig, axes = subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
     for ax, (name, dim) in zip(axes.flat, space.items()):
         kind = type(dim).__name__
-        labels = [str(o) for o in dim.options] if kind == "choice" else []
+        labels = [str(o) for o in dim.options] if isinstance(dim, choice) else []
 
-        def x_of(value: object, kind: str = kind, labels: list = labels) -> float:
+        def x_of(value: Any, kind: str = kind, labels: list[str] = labels) -> float:
+            """Where a config's value sits on the x axis: an option's index, else the number (1 - it)."""
             if kind == "choice":
                 return labels.index(str(value))
-            return (1 - value) if kind == "one_minus_loguniform" else value
+            number: float = value  # the dimension is numeric
+            return (1 - number) if kind == "one_minus_loguniform" else number
 
         if kind == "choice":
             ax.set_xticks(range(len(labels)), labels)
@@ -141,7 +147,7 @@ def plot_log(log: str | os.PathLike | Sequence[str | os.PathLike], path: str | o
                 ax.scatter([x_of(t.config[name]) for t in trials], [t.value for t in trials], s=18, alpha=0.7,
                            color=color, label=f"round {k}" if len(rounds) > 1 else None)
             narrow = round_space.get(name)
-            if k > 1 and kind != "choice" and narrow is not None:
+            if k > 1 and isinstance(narrow, BOUNDED):  # a refined range: not a choice
                 ax.axvspan(*sorted((x_of(narrow.low), x_of(narrow.high))), color=color, alpha=0.12, lw=0)
         ax.scatter([x_of(best.config[name])], [best.value], s=80, marker="*", color="crimson", label="best")
         if dim.log:

@@ -72,7 +72,12 @@ class SearchResult:
         finished = [t for t in self.trials if t.value is not None and math.isfinite(t.value)]
         if not finished:
             raise ValueError("search: no trial finished with a finite value")
-        return min(finished, key=lambda t: t.value)
+        return min(finished, key=value_key)
+
+
+def value_key(trial: Trial) -> float:
+    """Sort key ranking trials by value, lower is better; one without a value (failed or lost) ranks last."""
+    return math.inf if trial.value is None else trial.value
 
 
 def run_trial(objective: Callable[[dict], Any], config: dict[str, Any]) -> tuple[float | None, dict | None, float,
@@ -98,19 +103,25 @@ class LogMismatchError(ValueError):
         super().__init__(f"{path} holds another search ({'; '.join(differences)})")
 
 
+def _canonical_dict(value: dict[str, Any], default: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """`canonical` of a dict with str keys, which reads back from JSON as such a dict."""
+    result: dict[str, Any] = canonical(value, default)
+    return result
+
+
 def describe_objective(objective: Callable[[dict], Any]) -> dict[str, Any]:
     """What a log's header records of an objective: its `describe()` if it has one, else its qualified
     name and, for a dataclass instance or a functools.partial, its fields or arguments."""
     if hasattr(objective, "describe") and callable(objective.describe):
-        return canonical(objective.describe())
+        return _canonical_dict(objective.describe())
     if isinstance(objective, functools.partial):
-        return canonical({**describe_objective(objective.func), "args": list(objective.args),
-                          "kwargs": dict(objective.keywords)}, default=repr)
+        return _canonical_dict({**describe_objective(objective.func), "args": list(objective.args),
+                                "kwargs": dict(objective.keywords)}, default=repr)
     kind = objective if callable(objective) and hasattr(objective, "__qualname__") else type(objective)
     name = f"{getattr(kind, '__module__', '?')}.{kind.__qualname__}"
     if dataclasses.is_dataclass(objective) and not isinstance(objective, type):
         fields = {f.name: getattr(objective, f.name) for f in dataclasses.fields(objective)}
-        return canonical({"name": name, **fields}, default=repr)
+        return _canonical_dict({"name": name, **fields}, default=repr)
     return {"name": name}
 
 
@@ -120,7 +131,7 @@ def search_header(objective: Callable[[dict], Any], space: dict[str, Dimension],
     header = {"objective": describe_objective(objective), "space": space_to_dict(space), "seed": seed}
     if meta:
         header["meta"] = meta
-    return canonical(header)
+    return _canonical_dict(header)
 
 
 def _flatten(value: Any, prefix: str) -> dict[str, Any]:
@@ -178,7 +189,7 @@ def read_log(path: str | os.PathLike, trials: bool = True) -> tuple[dict[str, An
     path = Path(path)
     if not path.exists():
         return None, []
-    header, found = None, {}
+    header, found = None, dict[int, Trial]()
     with open(path) as f:
         for line in f:
             try:

@@ -172,6 +172,7 @@ class one_minus_loguniform(Dimension):  # noqa: N801
         return math.log10((1 - self.low) / (1 - self.high))
 
 
+BOUNDED = (uniform, integer, loguniform, one_minus_loguniform)  # the dimensions with `low` and `high`
 KINDS = {cls.__name__: cls for cls in (uniform, integer, choice, loguniform, one_minus_loguniform)}
 
 

@@ -259,7 +259,7 @@ def _node_clusters(nodes: list[Tensor], builder: _ExplorerBuilder, modules: dict
     for t in nodes:
         anchor = users[id(t)][0] if builder.kind(t) == "constant" and id(t) in users else t
         path = builder._cluster_path(anchor)
-        keys = []
+        keys: list[str] = []
         for depth, module in enumerate(path):
             key_path = tuple(id(m) for m in path[:depth + 1])
             if key_path not in builder.cluster_keys:
@@ -299,7 +299,7 @@ def _node_record(t: Tensor, builder: _ExplorerBuilder, gradients: dict, bins: in
 
 
 def _asset(name: str) -> str:
-    return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
+    return (resources.files(__package__) / "static" / name).read_text(encoding="utf-8")
 
 
 def _json_for_script(data: Any) -> str:

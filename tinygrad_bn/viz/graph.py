@@ -152,9 +152,12 @@ def _scope_path(fn: Function) -> tuple[list[Any], bool]:
     return path[::-1], backward
 
 
-def _collapsed_module(fn: Function) -> Any:
+def _collapsed_module(fn: Function | None) -> Any:
     """The module whose node holds the op when modules are collapsed: a child of the outermost module called
-    (or that module itself, when the op ran directly in it); None for ops run outside every module."""
+    (or that module itself, when the op ran directly in it); None for ops run outside every module, and for
+    leaves (no op: `fn` is None)."""
+    if fn is None:
+        return None
     path = _scope_path(fn)[0]
     return path[min(1, len(path) - 1)] if path else None
 
@@ -433,6 +436,7 @@ class _Builder:
         # on its own, counts as its module's): its parameters and buffers, and constants such as eps
         users = self._users(nodes)
         hidden = set()
+        used_buffers: dict[int, dict[str, str]] = {}  # id(module) -> its buffers the drawing reads (eval-mode BN)
         for t in nodes:
             if t._ctx is not None or id(t) in self.output_labels or id(t) not in users:
                 continue
@@ -440,18 +444,16 @@ class _Builder:
             if any(m is None for m in user_modules):
                 continue
             named = id(t) if id(t) in self.names.tensors else self.names.view_of(t)
-            if self.kind(t) == "constant" or (named is not None and all(
-                    self._owns(m, self.names.tensors[named]) for m in user_modules)):
+            if self.kind(t) == "constant":
                 hidden.add(id(t))
-        used_buffers: dict[int, dict[str, str]] = {}  # id(module) -> its buffers the drawing reads (eval-mode BN)
-        for t in nodes:
-            if id(t) in hidden and self.kind(t) == "buffer":
-                module = _collapsed_module(users[id(t)][0]._ctx)
-                named = id(t) if id(t) in self.names.tensors else self.names.view_of(t)
-                prefix = self.names.modules.get(id(module))
-                name = self.names.tensors[named]
-                used_buffers.setdefault(id(module), {})[name] = f"{name[len(prefix) + 1:] if prefix else name}: " \
-                                                                f"{tuple(self.names.shapes[named])}"
+            elif named is not None and all(self._owns(m, self.names.tensors[named]) for m in user_modules):
+                hidden.add(id(t))
+                if self.kind(t) == "buffer":
+                    module = user_modules[0]
+                    prefix = self.names.modules.get(id(module))
+                    name = self.names.tensors[named]
+                    used_buffers.setdefault(id(module), {})[name] = \
+                        f"{name[len(prefix) + 1:] if prefix else name}: {tuple(self.names.shapes[named])}"
         order = {name: i for i, name in enumerate(self.names.tensors.values())}
         for key, (module, is_backward) in groups.items():
             if is_backward:
@@ -459,7 +461,8 @@ class _Builder:
             else:
                 shapes = [f"{n}: {tuple(p.shape)}" for n, p in getattr(module, "named_parameters", lambda: [])()]
                 buffers = used_buffers.get(id(module), {})
-                lines = [self._module_label(module)] + shapes + [buffers[n] for n in sorted(buffers, key=order.get)]
+                read = [buffers[n] for n in sorted(buffers, key=order.__getitem__)]
+                lines = [self._module_label(module)] + shapes + read
                 label, kind = "\\n".join(lines), "module"
             if key in output_of:
                 label, kind = f"{output_of[key]}\\n{label}", "output"

@@ -101,7 +101,7 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
-        state = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
         if self.best_state is not None:
             state["best_state"] = dict(self.best_state)
         return state

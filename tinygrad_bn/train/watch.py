@@ -79,7 +79,7 @@ class Watcher:
         self.y = y
         self.layers = watched_layers(model)
         self.path = Path(directory) / WATCH_FILE
-        self.data = {"format": FORMAT, "version": VERSION, "title": title or _describe(model),
+        self.data: dict[str, Any] = {"format": FORMAT, "version": VERSION, "title": title or _describe(model),
                      "probe_examples": int(len(self.x)), "every": every, "bins": bins, "columns": COLUMNS,
                      "layers": self.layers, "records": []}
         if resume and self.path.exists():
@@ -98,7 +98,7 @@ class Watcher:
             probe = next(iter(loader))
         except StopIteration:
             raise ValueError("Watcher: the loader yielded no batch to watch") from None
-        if epoch is not None:
+        if epoch is not None and hasattr(loader, "epoch"):  # a DataLoader: its position is its epoch
             loader.epoch = epoch
         return cls(directory, model, loss_fn, probe, every=every, resume=resume)
 

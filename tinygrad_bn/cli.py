@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from .cli_types import nonnegative_int, positive_int
 
@@ -26,7 +27,7 @@ class CommandParser(argparse.ArgumentParser):
     """The top-level parser; it remembers each command's parser, so that a mistake found after parsing
     (an unwritable folder, missing data files) is reported as that command's usage error."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's own signature
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # argparse.ArgumentParser's own arguments
         super().__init__(*args, **kwargs)
         self.commands: dict[str, argparse.ArgumentParser] = {}
 
@@ -36,7 +37,7 @@ def build_parser() -> CommandParser:
     parser = CommandParser(prog="python -m tinygrad_bn", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002, ANN003
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:  # noqa: A002
         parser.commands[name] = commands.add_parser(name, help=help, **kwargs)
         return parser.commands[name]
 
@@ -194,7 +195,8 @@ def experiment_command(parser: CommandParser, args: argparse.Namespace) -> int:
     options = own_parser.parse_args(args.options)  # --help, and bad values, end here
     check_output(own_parser, options.out, "--out")
     try:
-        return module.main(args.options)
+        status: int = module.main(args.options)  # every experiment's main returns an exit status
+        return status
     except (DatasetNotFoundError, IDXFormatError) as err:
         own_parser.error(data_error_message(err, own_parser))
     return 2  # not reached: error() exits

@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data, settings, runs = train_variants(args, tuple(LABELS), torch=version is not None, dtype=args.dtype)
     for r in runs:
         r["label"] = LABELS[r["variant"]]
-    headline = {"bn_gain": paired_difference(runs, "bn_before", "none")}
+    headline: dict[str, Any] = {"bn_gain": paired_difference(runs, "bn_before", "none")}
     if version is not None:
         headline["bn_gain_torch"] = paired_difference(runs, "bn_before", "none", twin=True)
     headline["bn_gain_published"] = PUBLISHED["bn_before"] - PUBLISHED["none"]
@@ -423,7 +423,7 @@ def figure_title(name: str, results: dict[str, Any]) -> str:
 def data_text(results: dict[str, Any]) -> str:
     """The dataset's description, naming the subsets a quick run used."""
     if not results["quick"]:
-        return results["dataset"]
+        return str(results["dataset"])
     return f"{title(results)} (quick run on subsets of {results['dataset']})"
 
 
@@ -455,7 +455,7 @@ def table(results: dict[str, Any]) -> str:
     diffs = [(r["label"], r["seed"], r["comparison"]) for r in results["runs"] if "comparison" in r]
     if diffs:
         def worst(key: str, label: str, index: int | None = None) -> float:
-            return max((c[key][index] if index is not None else c[key]) for lab, _, c in diffs if lab == label)
+            return float(max((c[key][index] if index is not None else c[key]) for lab, _, c in diffs if lab == label))
 
         labels = list(dict.fromkeys(label for label, _, _ in diffs))
         lines.append("")

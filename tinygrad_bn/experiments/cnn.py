@@ -257,7 +257,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     data = load_dataset(args.dataset, args.data_dir)
     x, xv = images(data.x_train), images(data.x_test)
     t, tv = data.t_train, data.t_test
-    settings = dict(steps=STEPS, eval_every=EVAL_EVERY, target=TARGET, twin_steps=TWIN_STEPS, curve_test=CURVE_TEST)
+    settings: dict[str, Any] = dict(steps=STEPS, eval_every=EVAL_EVERY, target=TARGET, twin_steps=TWIN_STEPS,
+                                    curve_test=CURVE_TEST)
     if args.quick:
         x, t, xv, tv = x[:QUICK["n_train"]], t[:QUICK["n_train"]], xv[:QUICK["n_test"]], tv[:QUICK["n_test"]]
         settings.update({k: QUICK[k] for k in ("steps", "eval_every", "target", "twin_steps")})
@@ -295,12 +296,14 @@ def summarize_configs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     baseline = next((r for r in rows if r["variant"] == "none" and r["multiplier"] == 1), None)
     base_steps = {r["seed"]: r["steps_to_target"] for r in runs if r["variant"] == "none" and r["multiplier"] == 1}
     for row in rows:
-        fine = baseline and baseline["steps_to_target"] and row["steps_to_target"] and \
-            baseline["reached"] == baseline["seeds"] and row["reached"] == row["seeds"]
-        row["speedup"] = baseline["steps_to_target"]["mean"] / row["steps_to_target"]["mean"] if fine else None
         mine = [r for r in runs if r["variant"] == row["variant"] and r["multiplier"] == row["multiplier"]]
-        row["speedup_by_seed"] = [base_steps[r["seed"]] / r["steps_to_target"] if fine and base_steps.get(r["seed"])
-                                  else None for r in mine]  # paired: the same seed's weights and batches
+        if baseline is not None and baseline["steps_to_target"] and row["steps_to_target"] and \
+                baseline["reached"] == baseline["seeds"] and row["reached"] == row["seeds"]:
+            row["speedup"] = baseline["steps_to_target"]["mean"] / row["steps_to_target"]["mean"]
+            row["speedup_by_seed"] = [base_steps[r["seed"]] / r["steps_to_target"] if base_steps.get(r["seed"])
+                                      else None for r in mine]  # paired: the same seed's weights and batches
+        else:
+            row["speedup"], row["speedup_by_seed"] = None, [None] * len(mine)
     return rows
 
 
@@ -347,7 +350,7 @@ def _steps_text(summary: dict[str, Any] | None, reached: int, seeds: int) -> str
 
 def data_text(results: dict[str, Any]) -> str:
     if not results["quick"]:
-        return results["dataset"]
+        return str(results["dataset"])
     return (f"{results['dataset_name']}, {results['n_train']} train / {results['n_test']} test images (quick run on "
             f"subsets of {results['dataset']})")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..cli_types import nonnegative_int, positive_int
 from ..serialization import atomic_write
@@ -105,18 +106,18 @@ def interval_text(summary: dict[str, Any] | None, scale: float = 100.0, digits: 
     return f"{mean} ± {scale * summary['std']:.{digits}f} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
 
 
-def plot_band(ax: Any, curves: Sequence[Sequence[float]], x: Sequence[float] | None = None, **style: Any) -> None:
+def plot_band(ax: Any, curves: Sequence[npt.ArrayLike], x: Sequence[float] | None = None, **style: Any) -> None:
     """Draw the mean of equally long `curves` (one per seed) as a line and mean ± one standard deviation as
     a shaded band of the same color; `style` goes to the line (color, label, linestyle, ...)."""
     values = np.asarray(curves, dtype=float)
     if values.ndim != 2 or values.shape[1] == 0:
         return
-    x = np.arange(1, values.shape[1] + 1) if x is None else np.asarray(x)
+    xs = np.arange(1, values.shape[1] + 1) if x is None else np.asarray(x)
     mean = values.mean(axis=0)
-    (line,) = ax.plot(x, mean, **style)
+    (line,) = ax.plot(xs, mean, **style)
     if len(values) > 1:
         std = values.std(axis=0, ddof=1)
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
 def seeds_text(seeds: Sequence[int]) -> str:

@@ -55,6 +55,7 @@ def closed_form_check(seed: int) -> float:
     inv_std = 1.0 / np.sqrt(xv.var(axis=0) + 1e-5)
     x_hat = (xv - xv.mean(axis=0)) * inv_std
     dx = inv_std / n * (n * upstream - upstream.sum(axis=0) - x_hat * (upstream * x_hat).sum(axis=0))
+    assert x.grad is not None  # backward() just filled it
     return float(np.abs(x.grad.numpy() - dx).max())
 
 

@@ -197,8 +197,8 @@ def contrasts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seeds = sorted({r["seed"] for r in runs})
     out = []
     for worse, better, claim in CONTRASTS:
-        diffs = [by[worse, s] - by[better, s] for s in seeds
-                 if by.get((worse, s)) is not None and by.get((better, s)) is not None]
+        diffs = [loss_worse - loss_better for s in seeds
+                 if (loss_worse := by.get((worse, s))) is not None and (loss_better := by.get((better, s))) is not None]
         out.append({"worse": worse, "better": better, "claim": claim,
                     "loss_difference": summarize(diffs) if diffs else None,
                     "holds_for_seeds": sum(d > 0 for d in diffs), "seeds": len(diffs)})
@@ -243,7 +243,7 @@ def table(results: dict[str, Any]) -> str:
 
 def data_text(results: dict[str, Any]) -> str:
     if not results["quick"]:
-        return results["dataset"]
+        return str(results["dataset"])
     return (f"{results['dataset_name']}, {results['n_train']} train / {results['n_test']} test examples (quick run "
             f"on subsets of {results['dataset']}; hidden width {results['width']})")
 

@@ -19,6 +19,8 @@ def build(model: str, train: bool = True) -> tuple[Tensor, nn.Module]:
     """
     manual_seed(0)
     rng = np.random.default_rng(0)
+    module: nn.Module
+    shape: tuple[int, ...]
     if model == "bn1d":
         module, shape = nn.BatchNorm1d(4), (8, 4)
     elif model == "bn2d":

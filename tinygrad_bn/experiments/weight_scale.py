@@ -121,7 +121,7 @@ def summarize_rows(runs: list[dict[str, Any]], scales: np.ndarray) -> list[dict[
         mine = [r for r in runs if r["scale"] == float(s)]
         row: dict[str, Any] = {"scale": float(s)}
         for key in KEYS:
-            finals = [_final(r, key) for r in mine if _final(r, key) is not None]
+            finals = [final for r in mine if (final := _final(r, key)) is not None]
             tests = [r[f"test_{key}"] for r in mine if r[f"test_{key}"] is not None]
             row[key] = {"train_acc": summarize(finals) if finals else None,
                         "test_acc": summarize(tests) if tests else None,

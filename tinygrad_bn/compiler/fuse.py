@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -289,11 +290,7 @@ def bind(fused: FusedCall, arrays: dict[int, np.ndarray], slots: list) -> Callab
         args.append(a if _layout(slots[o].shape, fused.shape) == "full" else a.reshape(-1))
     kernel = fused.kernel
     assert kernel is not None
-
-    def call() -> None:
-        kernel(*args)
-
-    return call
+    return partial(kernel, *args)
 
 
 __all__ = ["available", "find_runs", "plan_outputs", "generate", "compile_kernel", "bind", "FusedCall"]

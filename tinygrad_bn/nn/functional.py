@@ -542,7 +542,8 @@ def _blend(running: np.ndarray, batch: np.ndarray, momentum: float, correction: 
     value = batch.reshape(running.shape)
     if correction is not None:
         value = value * correction
-    running[...] = (1.0 - momentum) * running + momentum * value
+    running *= 1.0 - momentum  # in place: the same two products and one sum, with no temporaries
+    running += momentum * value
 
 
 def _blend_cumulative(running: np.ndarray, batch: np.ndarray, counter: np.ndarray,

@@ -7,12 +7,14 @@ so a checkpoint can store it without pickle.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from ..autograd import replayed
+from ..compiler.fuse import available as fusion_available
+from ..compiler.fuse import compile_kernel
 from ..tensor import Tensor
 
 
@@ -140,6 +142,79 @@ class SGD(Optimizer):
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
         param -= group["lr"] * grad
+
+    def lower_step(self, fuse: bool = False) -> Callable[[], None] | None:
+        """`step` as a compiled step replays it with fusion (see compiler/plan.py): one generated kernel per
+        parameter group and dtype makes `update`'s arithmetic in one pass over each parameter (numpy needs
+        two calls and a temporary per array). The scalars are cast to the parameter's dtype first, as numpy
+        does with a Python number, so each element gets the same operations as in `update`. None without
+        fusion (the numpy update is already what replays), or without numba."""
+        if not fuse or not fusion_available():
+            return None
+        kernel = compile_kernel(_SGD_KERNEL)
+
+        def fused_step() -> None:
+            states = self.state
+            for group in self.param_groups:
+                momentum = group["momentum"]
+                buckets: dict[np.dtype, tuple[list, list, list, list]] = {}
+                for p in group["params"]:
+                    g = p.grad
+                    if g is None:
+                        continue
+                    param, grad = p.data, g.data
+                    state = states.get(id(p))
+                    if state is None:
+                        state = states[id(p)] = {}
+                    if (grad.dtype != param.dtype or param.dtype.kind != "f" or not param.flags.c_contiguous
+                            or not grad.flags.c_contiguous):  # rare layouts: the numpy update
+                        self.update(param, grad.astype(param.dtype), state, group)
+                        continue
+                    params, grads, buffers, firsts = buckets.setdefault(param.dtype, ([], [], [], []))
+                    params.append(param.reshape(-1))
+                    grads.append(grad.reshape(-1))
+                    if momentum:
+                        buf = state.get("momentum_buffer")
+                        firsts.append(buf is None)
+                        if buf is None:
+                            buf = state["momentum_buffer"] = np.empty_like(param)
+                        buffers.append(buf.reshape(-1))
+                    else:
+                        firsts.append(False)
+                for dtype, (params, grads, buffers, firsts) in buckets.items():
+                    scalar = dtype.type
+                    kernel(tuple(params), tuple(grads), tuple(buffers) if momentum else tuple(params),
+                           np.array(firsts), scalar(group["lr"]), scalar(momentum), scalar(1 - group["dampening"]),
+                           scalar(group["weight_decay"]), bool(group["nesterov"]))
+
+        return fused_step
+
+
+# SGD's update for a tuple of flat parameters (each with its gradient and momentum buffer), in the order
+# of operations of `SGD.update`; the scalars arrive in the parameters' dtype.
+_SGD_KERNEL = """
+def kernel(params, grads, buffers, firsts, lr, momentum, keep, weight_decay, nesterov):
+    for k in range(len(params)):
+        p = params[k]
+        g = grads[k]
+        b = buffers[k]
+        first = firsts[k]
+        for i in range(p.size):
+            gi = g[i]
+            if weight_decay != 0:
+                gi = gi + weight_decay * p[i]
+            if momentum != 0:
+                if first:
+                    bi = gi
+                else:
+                    bi = b[i] * momentum + keep * gi
+                b[i] = bi
+                if nesterov:
+                    gi = gi + momentum * bi
+                else:
+                    gi = bi
+            p[i] = p[i] - lr * gi
+"""
 
 
 class AdaGrad(Optimizer):

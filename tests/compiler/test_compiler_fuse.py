@@ -73,3 +73,51 @@ def test_random_graphs_fused_agree_with_eager(program):
             assert g is None
             continue
         np.testing.assert_allclose(g.data, w.data, rtol=1e-9, atol=1e-9)
+
+
+def test_fused_variants_equal_their_numpy_kernels_bit_for_bit():
+    """The fused forms of BN's running-statistics blend, its batch counter and the finiteness check make
+    the same operations in the same dtypes as the numpy kernels (mixed dtypes and both blend forms)."""
+    from tinygrad_bn.autograd import _all_finite
+    from tinygrad_bn.compiler.fuse import variant
+    from tinygrad_bn.nn.functional import _blend
+    from tinygrad_bn.nn.layers import _increment
+
+    assert all(variant(fn) is not fn for fn in (_blend, _increment, _all_finite))
+    rng = np.random.default_rng(0)
+    for running_dtype, batch_dtype in [(np.float32, np.float32), (np.float64, np.float64), (np.float32, np.float64)]:
+        for correction in (None, 100 / 99):
+            for momentum in (0.1, 0.01, 1 / 3):
+                running = rng.standard_normal(37).astype(running_dtype)
+                batch = rng.standard_normal((1, 37)).astype(batch_dtype)
+                want, got = running.copy(), running.copy()
+                extra = {} if correction is None else {"correction": correction}
+                _blend(want, batch, momentum=momentum, **extra)
+                variant(_blend)(got, batch, momentum=momentum, **extra)
+                np.testing.assert_array_equal(got, want)
+    counter = np.array(41, np.int64)
+    variant(_increment)(counter)
+    assert counter.dtype == np.int64 and int(counter) == 42
+    cases = [np.array(3.0, np.float32), np.array(np.nan), np.ones((1, 5), np.float32), np.array([1.0, -np.inf]),
+             np.ones((3, 4))[:, ::2], np.arange(3), np.zeros(0), np.array([[0.0, np.nan]], np.float32).T]
+    for array in cases:
+        assert variant(_all_finite)(array) == _all_finite(array), array
+
+
+def test_a_fused_step_stops_on_a_non_finite_batch_like_eager():
+    """The fused check runs where eager's does: before BN's running statistics change."""
+    model = build_model("bn1d", np.float64)
+    optimizer = OPTIMIZERS["sgd"](model.parameters())
+    step = jit(make_step(model, optimizer), fuse=True)
+    data = batches(np.float64)
+    for x, y in data[:3]:
+        step(Tensor(x), Tensor(y))
+    assert step.replays == 1
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    bad = data[3][0].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(tg.TrainingDivergedError, match="not finite"):
+        step(Tensor(bad), Tensor(data[3][1]))
+    for k, v in model.state_dict().items():
+        if "running" in k:
+            np.testing.assert_array_equal(v, before[k])

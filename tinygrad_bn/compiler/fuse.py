@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import _all_finite
 from .tape import Check, InPlace, OpCall, SetGrad
 
 # op name -> expression of its operands (a, b); the result of each is one value of the output's dtype
@@ -102,6 +103,46 @@ def _kind(ins: Any, slots: list, full: tuple | None) -> tuple[str, tuple] | None
         if all(_layout(slots[i].shape, full) in ("col", "scalar") for i in ins.inputs):
             return ("col", full)
     return None
+
+
+def prepare(live: list, slots: list) -> list:
+    """Reorder and split the planned tape so that runs come out longer (fusion only; values unchanged):
+
+    - an op with an elementwise epilogue (`Linear`'s bias add: the op declares `epilogue`, the op class
+      that adds its last input) becomes the op without it, then the epilogue as an op of its own, which can
+      open the run that follows (a new temporary slot is appended to `slots`);
+    - an op that can join a run moves up past the non-fusable ops before it (matmuls, transposes) that do
+      not produce its inputs, so that it lands next to its producer (a layer's bias gradient, a sum over
+      the batch, joins the backward kernel it reads from). Nothing moves past a check, an in-place update,
+      a stored gradient or a call, so every effect keeps its order.
+    """
+    from .tape import TEMP, Slot
+
+    split: list = []
+    for ins in live:
+        epilogue = getattr(ins.op, "epilogue", None) if isinstance(ins, OpCall) else None
+        out = slots[ins.output] if epilogue is not None else None
+        if (epilogue is not None and out is not None and len(ins.inputs) == 3 and not ins.params and not ins.side
+                and len(out.shape) == 2 and all(slots[i].dtype == out.dtype for i in ins.inputs)):
+            product = Slot(len(slots), TEMP, out.shape, out.dtype, np.empty(out.shape, out.dtype))
+            slots.append(product)
+            split.append(OpCall(ins.op, ins.inputs[:2], {}, product.index, {}, ins.scope))
+            split.append(OpCall(epilogue, [product.index, ins.inputs[2]], {}, ins.output, {}, ins.scope))
+        else:
+            split.append(ins)
+    ordered: list = []
+    for ins in split:
+        position = len(ordered)
+        if isinstance(ins, OpCall) and _kind(ins, slots, None) is not None:
+            while position > 0:
+                before = ordered[position - 1]
+                if (not isinstance(before, OpCall) or getattr(before.op, "random", False)
+                        or _kind(before, slots, None) is not None
+                        or {before.output, *before.side.values()} & set(ins.inputs)):
+                    break
+                position -= 1
+        ordered.insert(position, ins)
+    return ordered
 
 
 def find_runs(live: list, slots: list) -> list:
@@ -262,6 +303,30 @@ def generate(fused: FusedCall, slots: list) -> str:
 
 
 _KERNELS: dict[str, Callable[..., None]] = {}
+_VARIANTS: dict[Callable[..., Any], str] = {}
+
+
+def fused_variant(fn: Callable[..., Any], source: str) -> None:
+    """Declare `source` (Python defining `kernel`, compilable by numba) as the fused form of the numpy
+    kernel `fn` of an in-place update or a check: the same arguments and the same result (the same
+    operations in the same dtypes), without numpy's cost per call on small arrays. Fused steps call it."""
+    _VARIANTS[fn] = source
+
+
+# the engine's finiteness check (check_finite: BN's statistics, the loss), which cannot import the compiler
+fused_variant(_all_finite, """
+def kernel(array):
+    for value in array.flat:
+        if not np.isfinite(value):
+            return False
+    return True
+""")
+
+
+def variant(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The compiled fused form of `fn` if one was declared (see `fused_variant`), else `fn` itself."""
+    source = _VARIANTS.get(fn)
+    return fn if source is None else compile_kernel(source)
 
 
 def compile_kernel(source: str) -> Callable[..., None]:
@@ -293,4 +358,5 @@ def bind(fused: FusedCall, arrays: dict[int, np.ndarray], slots: list) -> Callab
     return partial(kernel, *args)
 
 
-__all__ = ["available", "find_runs", "plan_outputs", "generate", "compile_kernel", "bind", "FusedCall"]
+__all__ = ["available", "prepare", "find_runs", "plan_outputs", "generate", "compile_kernel", "bind", "FusedCall",
+           "fused_variant", "variant"]

@@ -180,7 +180,9 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
     dropped = len(program) - len(live)
     kernels = 0
     if fuse:  # 3b. fusion: each run of elementwise ops and reductions becomes one generated kernel
-        live = fusion.find_runs(live, slots)
+        slots = list(slots)  # prepare may add temporaries (the tracer's own list stays as captured)
+        live = fusion.find_runs(fusion.prepare(live, slots), slots)
+        kind.update({s.index: TEMP for s in slots if s.index not in kind})
         runs = [ins for ins in live if isinstance(ins, fusion.FusedCall)]
         for run in runs:
             run.inputs = list(dict.fromkeys(i for m in run.members for i in m.inputs
@@ -267,14 +269,16 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
                 arrays[o] = take(o)
             calls.append(fusion.bind(ins, arrays, slots))
         elif isinstance(ins, InPlace):
-            calls.append(partial(ins.fn, arrays[ins.target], *[arrays[i] for i in ins.inputs], **ins.params))
+            fn = fusion.variant(ins.fn) if fuse else ins.fn
+            calls.append(partial(fn, arrays[ins.target], *[arrays[i] for i in ins.inputs], **ins.params))
         elif isinstance(ins, SetGrad):
             calls.append(_lower_grad(ins, arrays[ins.slot], kind[ins.slot] == TEMP and root[ins.slot] == ins.slot
                                      and not ins.accumulate))
         elif isinstance(ins, PyCall):
             calls.append(_lower_call(ins, fuse))
         elif isinstance(ins, Check):
-            calls.append(partial(_check, ins.predicate, [arrays[i] for i in ins.inputs], ins.error, ins.message))
+            predicate = fusion.variant(ins.predicate) if fuse else ins.predicate
+            calls.append(partial(_check, predicate, [arrays[i] for i in ins.inputs], ins.error, ins.message))
         listing.append({"kind": type(ins).__name__, "name": ins.op.__name__ if isinstance(ins, OpCall) else
                         getattr(ins, "name", type(ins).__name__), "reads": reads(ins), "writes": writes(ins),
                         "view": id(ins) in views, "buffers": [buffer_of(w) for w in writes(ins)]})

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import STATE, OpError, check_finite, op_error, update_in_place
+from ..compiler.fuse import fused_variant
 from ..tensor import Tensor, where
 from .module import scope_name
 
@@ -544,6 +545,23 @@ def _blend(running: np.ndarray, batch: np.ndarray, momentum: float, correction: 
         value = value * correction
     running *= 1.0 - momentum  # in place: the same two products and one sum, with no temporaries
     running += momentum * value
+
+
+# `_blend` for fused compiled steps: the same products and sum per element, each in the dtype numpy uses
+# (a Python number takes the array's dtype), in one loop instead of five numpy calls on (C,) arrays.
+fused_variant(_blend, """
+def kernel(running, batch, momentum, correction=None):
+    flat, values = running.reshape(-1), batch.reshape(-1)
+    keep = np.empty(1, running.dtype)
+    keep[0] = 1.0 - momentum
+    scale = np.empty(1, batch.dtype)
+    scale[0] = momentum
+    factor = np.empty(1, batch.dtype)
+    factor[0] = 1.0 if correction is None else correction
+    for j in range(flat.size):
+        value = values[j] * factor[0] if correction is not None else values[j]
+        flat[j] = flat[j] * keep[0] + scale[0] * value
+""")
 
 
 def _blend_cumulative(running: np.ndarray, batch: np.ndarray, counter: np.ndarray,

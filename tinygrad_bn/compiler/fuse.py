@@ -145,6 +145,13 @@ def prepare(live: list, slots: list) -> list:
     return ordered
 
 
+def _kind_name(ins: OpCall, slots: list, full: tuple) -> str:
+    """The kind of a member of a run over `full` (members were admitted by `_kind`, so they have one)."""
+    kind = _kind(ins, slots, full)
+    assert kind is not None, f"{ins.op.__name__} is not fusable over {full}"
+    return kind[0]
+
+
 def find_runs(live: list, slots: list) -> list:
     """The tape with each fusable run (two or more ops) replaced by a FusedCall. Checks and in-place
     updates between the ops of a run move after it (they only read its results, which it writes)."""
@@ -156,7 +163,7 @@ def find_runs(live: list, slots: list) -> list:
 
     def close() -> None:
         nonlocal run, deferred, full, deferred_targets
-        if len(run) >= 2 and any(_kind(m, slots, full)[0] in ("ew", "reduce") for m in run):
+        if full is not None and len(run) >= 2 and any(_kind_name(m, slots, full) in ("ew", "reduce") for m in run):
             result.append(FusedCall(run, [], [], shape=full))
         else:
             result.extend(run)
@@ -213,7 +220,7 @@ def generate(fused: FusedCall, slots: list) -> str:
     """
     full = fused.shape
     dtype = slots[fused.members[0].output].dtype
-    kinds = {m.output: _kind(m, slots, full)[0] for m in fused.members}
+    kinds = {m.output: _kind_name(m, slots, full) for m in fused.members}
     level: dict[int, int] = {i: 0 for i in fused.inputs}
     for m in fused.members:
         lv = max([level[i] for i in m.inputs] or [0])
@@ -231,7 +238,9 @@ def generate(fused: FusedCall, slots: list) -> str:
     out_name = {o: f"out{k}" for k, o in enumerate(outputs)}
     local = {m.output: k for k, m in enumerate(fused.members)}  # names by position: equal runs, equal source
     in_name = {i: f"in{k}" for k, i in enumerate(fused.inputs)}
-    layout = {i: _layout(slots[i].shape, full) for i in fused.inputs}
+    layout: dict[int, str] = {}
+    for i in fused.inputs:  # every input of a run has a layout (find_runs admitted only such ops)
+        layout[i] = _layout(slots[i].shape, full) or "unfusable"
     where: dict[int, str] = {}  # how each produced value is read: "v" local, "c" column array
 
     def value(i: int, lv: int, column: bool) -> str:

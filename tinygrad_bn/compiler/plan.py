@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import Function
 from . import fuse as fusion
 from .tape import CONST, INPUT, LEAF, TEMP, Check, InPlace, JitError, OpCall, PyCall, Ref, SetGrad, Tracer
 
@@ -159,7 +160,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
             folded += 1
             continue
         simple = _simplify(ins, kind, const, slots) if isinstance(ins, OpCall) else None
-        if simple is not None:
+        if simple is not None and isinstance(ins, OpCall):
             folded += 1
             if isinstance(simple, int):
                 alias[ins.output] = simple
@@ -254,15 +255,14 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
             ins_arrays = [arrays[i] for i in ins.inputs]
             params = {name: _bind(v, arrays) for name, v in ins.params.items()}
             if id(ins) in views:  # 5. resolved once, on the fixed base buffer
-                fn = object.__new__(ins.op)
-                view = arrays[ins.output] = ins.op.forward(fn, *ins_arrays, **params)
+                view = arrays[ins.output] = _new_op(ins.op).forward(*ins_arrays, **params)
                 if not np.shares_memory(view, ins_arrays[0]):
                     raise JitError(f"jit: {ins.op.__name__} copied at planning where it made a view at capture")
             else:
                 out = arrays[ins.output] = take(ins.output)
-                side = {name: take(s) for name, s in ins.side.items()}
-                for name, s in ins.side.items():
-                    arrays[s] = side[name]
+                side = {name: take(index) for name, index in ins.side.items()}
+                for name, index in ins.side.items():
+                    arrays[index] = side[name]
                 calls.extend(_lower_op(ins.op, ins_arrays, params, out, side))
         elif isinstance(ins, fusion.FusedCall):
             for o in ins.outputs:
@@ -294,7 +294,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
     return Program(calls, input_buffers, leaves, {i: arrays[alias.get(i, i)] for i in requested}, stats, listing)
 
 
-def _lower_op(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,
+def _lower_op(op: type[Function], inputs: list[np.ndarray], params: dict, out: np.ndarray,
               side: dict[str, np.ndarray]) -> list[Callable[[], Any]]:
     """One op as calls writing into `out`: its ufunc, its `lower` form, its forward with `out=`, or its
     forward and a copy (the op's own declarations in ops.py decide)."""
@@ -306,8 +306,7 @@ def _lower_op(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,
         if calls is not None:
             return [_positional_out(call) for call in calls]
     if getattr(op, "writes_out", False) and not side:
-        fn = object.__new__(op)
-        return [partial(op.forward, fn, *inputs, out=out, **params)]
+        return [partial(_new_op(op).forward, *inputs, out=out, **params)]
     return [partial(_run_forward, op, inputs, params, out, side)]
 
 
@@ -337,10 +336,16 @@ def _positional_out(call: Callable[[], Any]) -> Callable[[], Any]:
     return call
 
 
-def _run_forward(op: type, inputs: list[np.ndarray], params: dict, out: np.ndarray,
+def _new_op(op: type[Function]) -> Function:
+    """An instance of the op to call its forward on (as Function.apply makes one: no __init__)."""
+    fn: Function = object.__new__(op)
+    return fn
+
+
+def _run_forward(op: type[Function], inputs: list[np.ndarray], params: dict, out: np.ndarray,
                  side: dict[str, np.ndarray]) -> None:
-    fn = object.__new__(op)
-    np.copyto(out, op.forward(fn, *inputs, **params))
+    fn = _new_op(op)
+    np.copyto(out, fn.forward(*inputs, **params))
     for name, buffer in side.items():
         np.copyto(buffer, getattr(fn, name))
 

@@ -4,6 +4,10 @@ A `Function` is one primitive operation. Its `forward` works on numpy arrays; it
 output's gradient as a Tensor and returns the inputs' gradients as Tensors, built from Tensor operations.
 Because backward is itself made of recorded operations, running it with grad mode on (`create_graph=True`)
 records the gradient computation as a graph that can be differentiated again.
+
+The engine's files import one way at run time, bottom to top: autograd <- ops <- tensor. This module and
+ops.py name `tensor.Tensor` in annotations only (imported under `TYPE_CHECKING`), and `Function.apply`
+makes its outputs of `inputs[0]._result_class` (tensor.Tensor, also for a Parameter's results).
 """
 from __future__ import annotations
 
@@ -11,64 +15,24 @@ import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:  # for annotations only: at run time this module imports neither tensor.py nor ops.py
+    from types import CodeType
 
-class Tensor(Protocol):
-    """What the engine's lower layers use of a tensor; tensor.Tensor provides it.
+    from .tensor import Tensor
 
-    autograd.py and ops.py are written against this description instead of importing tensor.py, so the
-    engine's files import one way, bottom to top: autograd <- ops <- tensor.
-    """
 
-    data: np.ndarray
-    grad: Any
-    name: str | None
-    _requires_grad: bool
-    _retains_grad: bool
-    _ctx: Any
-    _result_class: Any
+class Monitor(Protocol):
+    """What `STATE.monitor` holds (debug.py's anomaly detection and profiler): it runs each op's forward and
+    backward in the engine's place, and is told when a backward pass begins and ends."""
 
-    @property
-    def requires_grad(self) -> bool: ...
-    @property
-    def shape(self) -> tuple: ...
-    @property
-    def ndim(self) -> int: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def dtype(self) -> np.dtype: ...
-    @property
-    def T(self) -> Tensor: ...
-    @property
-    def mT(self) -> Tensor: ...
-    def reshape(self, *shape: Any) -> Tensor: ...
-    def transpose(self, *axes: Any) -> Tensor: ...
-    def broadcast_to(self, shape: Any) -> Tensor: ...
-    def unsqueeze(self, axis: int) -> Tensor: ...
-    def astype(self, dtype: Any) -> Tensor: ...
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor: ...
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor: ...
-    def log(self) -> Tensor: ...
-    def exp(self) -> Tensor: ...
-    def sqrt(self) -> Tensor: ...
-    def logical_and(self, other: Any) -> Tensor: ...
-    def __getitem__(self, index: Any) -> Tensor: ...
-    def __add__(self, other: Any) -> Tensor: ...
-    def __radd__(self, other: Any) -> Tensor: ...
-    def __sub__(self, other: Any) -> Tensor: ...
-    def __rsub__(self, other: Any) -> Tensor: ...
-    def __mul__(self, other: Any) -> Tensor: ...
-    def __rmul__(self, other: Any) -> Tensor: ...
-    def __truediv__(self, other: Any) -> Tensor: ...
-    def __pow__(self, other: Any) -> Tensor: ...
-    def __matmul__(self, other: Any) -> Tensor: ...
-    def __neg__(self) -> Tensor: ...
-    def __eq__(self, other: Any) -> Tensor: ...  # type: ignore[override]
-    def __ge__(self, other: Any) -> Tensor: ...
+    def forward(self, cls: type[Function], inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor: ...
+    def backward(self, ctx: Function, grad: Tensor) -> Sequence[Tensor | None]: ...
+    def begin_backward(self) -> None: ...
+    def end_backward(self) -> None: ...
 
 
 class _State:
@@ -78,7 +42,7 @@ class _State:
     scope: Any = None  # set by nn.Module.__call__ so that graph drawings can group ops by module
     trace: bool = False  # set by viz.trace(): record ops even when no input requires grad
     tracer: Any = None  # set by the compiler while it captures a step (compiler/tape.py's Tracer)
-    monitor: Any = None  # set by debug.detect_anomaly()/profile(): sees every op's forward and backward
+    monitor: Monitor | None = None  # set by debug.detect_anomaly()/profile(): sees every op's forward and backward
 
 
 STATE = _State()
@@ -212,26 +176,32 @@ class Function:
     saves_output = False  # backward uses the output tensor (kept as a weak reference, no cycle)
     released = False
     # What the compiler (compiler/plan.py) needs, declared with the op so eager and compiled runs share code:
-    ufunc: Any = None  # the op is this numpy ufunc: forward is ufunc(*arrays); compiled, ufunc(..., out=buffer)
+    ufunc: np.ufunc | None = None  # the op is this ufunc: forward is ufunc(*arrays); compiled, ufunc(..., out=buffer)
     writes_out = False  # forward(..., out=buffer) writes its result into a given buffer (reductions, matmul)
     is_view = False  # forward returns a view of its first input (reshape, transpose, ...): made once, compiled
     random = False  # forward draws random numbers: run at every replay, never folded away
     differentiable = True  # False for comparisons, masks and indices: outputs never require grad
-    parents: tuple
-    needs: tuple
-    scope: Any
-    output: Any
+    # Set by apply when the op is recorded:
+    parents: tuple[Tensor, ...]  # the inputs
+    needs: tuple[bool, ...]  # which inputs require grad
+    params: dict[str, Any]  # the keyword arguments of forward
+    scope: Any  # STATE.scope when the op ran
+    output: Callable[[], Tensor]  # a weak reference to the output (when saves_output): alive during backward
+    _anomaly_site: tuple[CodeType, int]  # set inside debug.detect_anomaly(): (code, line) that called the op
 
-    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+    def forward(self, *arrays: Any, **params: Any) -> np.ndarray:
+        """The op on numpy arrays (subclasses name their arrays and keyword parameters): the output array."""
         if self.ufunc is not None:
-            return self.ufunc(*arrays)
+            result: np.ndarray = self.ufunc(*arrays)
+            return result
         raise NotImplementedError
 
     def backward(self, grad: Tensor) -> Sequence[Tensor | None]:
+        """The inputs' gradients (a Tensor, or None for none) from the output's gradient `grad`."""
         raise NotImplementedError
 
     @classmethod
-    def lower(cls, out: np.ndarray, *arrays: np.ndarray, **params: Any) -> list[Callable[[], Any]] | None:
+    def lower(cls, out: np.ndarray, *arrays: Any, **params: Any) -> list[Callable[[], Any]] | None:
         """The compiler's fast form of forward: calls that write forward's result into `out` with the same
         numpy operations, bound to fixed arrays (no Python method in between). None: use forward."""
         return None
@@ -266,8 +236,8 @@ class Function:
                 fn.needs = needs
                 fn.params = params
                 fn.scope = STATE.scope
-                if cls.saves_output:
-                    fn.output = weakref.ref(out)
+                if cls.saves_output:  # the output is alive whenever its backward runs: the ref never gives None then
+                    fn.output = weakref.ref(out)  # type: ignore[assignment]  # the output outlives its backward
                 out._requires_grad = True in needs
                 out._ctx = fn
                 return out

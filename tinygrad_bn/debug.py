@@ -22,6 +22,7 @@ import os
 import sys
 import sysconfig
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -30,6 +31,7 @@ import numpy as np
 
 from .autograd import STATE, Function
 from .nn.module import Module
+from .tensor import Tensor
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB = tuple(os.path.abspath(p) + os.sep for p in {sysconfig.get_paths()["stdlib"],
@@ -107,7 +109,7 @@ def _chain_path(modules: list[Module] | tuple[Module, ...]) -> tuple[Module, lis
     names: list[str] = []
     root = modules[0]
     for child, parent in zip(modules, modules[1:]):
-        name = next((n for n in parent._module_names if getattr(parent, n) is child), None)
+        name = next((n for n, m in parent.named_children() if m is child), None)
         if name is None:
             break
         names.append(name)
@@ -211,7 +213,7 @@ class _Monitor:
         self.backward_of: list[Function | None] = []  # per running backward pass: the op whose backward runs
 
     # --- forward
-    def forward(self, cls: type[Function], inputs: tuple, params: dict) -> Any:
+    def forward(self, cls: type[Function], inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
         profiles = self.profiles
         STATE.monitor = None
         try:
@@ -231,7 +233,8 @@ class _Monitor:
             self._check_forward(cls, inputs, params, out)
         return out
 
-    def _check_forward(self, cls: type[Function], inputs: tuple, params: dict, out: Any) -> None:
+    def _check_forward(self, cls: type[Function], inputs: tuple[Tensor, ...], params: dict[str, Any],
+                       out: Tensor) -> None:
         frame = sys._getframe(2)  # Function.apply's caller
         ctx = out._ctx
         if ctx is not None:  # where this op was called, for an anomaly in its backward later
@@ -294,7 +297,7 @@ class _Monitor:
                 profile.backward_pass_seconds += now - profile._backward_started.pop()
                 profile.backward_passes += 1
 
-    def backward(self, ctx: Function, grad: Any) -> Any:
+    def backward(self, ctx: Function, grad: Tensor) -> Sequence[Tensor | None]:
         self.backward_of[-1] = ctx  # also covers the reductions and sums of its gradients that follow
         if self.profiles:
             start = time.perf_counter()
@@ -308,7 +311,7 @@ class _Monitor:
             self._check_backward(ctx, grad, grads)
         return grads
 
-    def _check_backward(self, ctx: Function, grad: Any, grads: Any) -> None:
+    def _check_backward(self, ctx: Function, grad: Tensor, grads: Sequence[Tensor | None]) -> None:
         """A backward that returned non-finite gradients for a finite upstream gradient without an op making
         them (numpy inside a user's Function.backward): name the op whose backward it is."""
         for i, g in enumerate(grads):
@@ -337,6 +340,7 @@ class _Monitor:
         monitor = STATE.monitor
         if monitor is None:
             monitor = STATE.monitor = _Monitor()
+        assert isinstance(monitor, _Monitor)  # only this module installs monitors
         return monitor
 
     def release_if_idle(self) -> None:
@@ -374,7 +378,7 @@ class detect_anomaly:  # noqa: N801 (a context manager named like PyTorch's)
     def __exit__(self, *exc: object) -> None:
         self._errstate.pop().__exit__(*exc)
         monitor = STATE.monitor
-        if monitor is not None:
+        if isinstance(monitor, _Monitor):  # the one `__enter__` installed (only this module installs monitors)
             monitor.anomaly -= 1
             monitor.release_if_idle()
 
@@ -512,7 +516,7 @@ class profile:  # noqa: N801 (a context manager, used as `with tinygrad_bn.profi
         result = self.result
         result.seconds = time.perf_counter() - result._start
         monitor = STATE.monitor
-        if monitor is not None:
+        if isinstance(monitor, _Monitor):  # the one `__enter__` installed (only this module installs monitors)
             monitor.profiles = [p for p in monitor.profiles if p is not result]
             monitor.release_if_idle()
         result._name_modules(sys._getframe(1))

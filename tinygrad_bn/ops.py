@@ -15,12 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .autograd import STATE, Function, Tensor, op_error, sum_to_shape
+from .autograd import STATE, Function, op_error, sum_to_shape
 from .random import default_generator
+
+if TYPE_CHECKING:  # for annotations only: at run time ops.py does not import tensor.py (tensor.py imports it)
+    from .tensor import Tensor
 
 Grads = Sequence["Tensor | None"]  # one gradient (or None) per input, in input order
 AxisArg = int | tuple | None  # what reductions accept for `axis`
@@ -146,7 +149,8 @@ class TieShare(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray, sense: int) -> np.ndarray:
         wins = (a > b) if sense > 0 else (a < b)
-        return (wins + 0.5 * (a == b)).astype(np.result_type(a, b))
+        share: np.ndarray = (wins + 0.5 * (a == b)).astype(np.result_type(a, b))
+        return share
 
 
 class Where(Function):
@@ -213,7 +217,7 @@ class Linear(Function):
               b: np.ndarray | None = None) -> list[Callable[[], Any]] | None:
         if out.dtype != np.result_type(x, w):
             return None
-        calls = [partial(np.matmul, x, w.T, out=out)]
+        calls: list[Callable[[], Any]] = [partial(np.matmul, x, w.T, out=out)]
         return calls + [partial(np.add, out, b, out=out)] if b is not None else calls
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -372,8 +376,8 @@ def _erf() -> Callable[[np.ndarray], np.ndarray]:
         except ImportError:
             slow = np.frompyfunc(math.erf, 1, 1)
 
-            def scalar_erf(a: np.ndarray) -> np.ndarray:
-                return slow(a.astype(np.float64)).astype(a.dtype if a.dtype.kind == "f" else np.float64)
+            def scalar_erf(a: np.ndarray) -> np.ndarray:  # asarray: for a 0-d input, frompyfunc gives a float
+                return np.asarray(slow(a.astype(np.float64)), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
 
             _ERF = scalar_erf
         else:
@@ -406,7 +410,8 @@ class Relu(Function):
         return [partial(np.maximum, a, 0, out=out)]
 
     def forward(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return np.maximum(a, 0, out=out)
+        result: np.ndarray = np.maximum(a, 0, out=out)
+        return result
 
     def backward(self, g: Tensor) -> Grads:
         return (ReluGrad.apply(g, self.parents[0]),)
@@ -424,7 +429,8 @@ class ReluGrad(Function):
         return [partial(np.greater, x, 0, out=mask), partial(np.multiply, g, mask, out=out)]
 
     def forward(self, g: np.ndarray, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return np.multiply(g, x > 0, out=out)
+        result: np.ndarray = np.multiply(g, x > 0, out=out)
+        return result
 
     def backward(self, gg: Tensor) -> Grads:
         return ReluGrad.apply(gg, self.parents[1]), None
@@ -439,7 +445,8 @@ class Sigmoid(Function):
             out = np.asarray(np.negative(a, out=out))  # 0-d: an array, not a scalar
             np.exp(out, out=out)
             np.add(out, 1, out=out)
-            return np.true_divide(1, out, out=out)
+            np.true_divide(1, out, out=out)
+            return out
 
     def backward(self, g: Tensor) -> Grads:
         return (SigmoidGrad.apply(g, self.output()),)
@@ -453,7 +460,8 @@ class SigmoidGrad(Function):
     def forward(self, g: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = np.asarray(np.subtract(1, s, out=out))  # 0-d: an array, not a scalar
         np.multiply(s, out, out=out)
-        return np.multiply(g, out, out=out)
+        np.multiply(g, out, out=out)
+        return out
 
     def backward(self, gg: Tensor) -> Grads:
         g, s = self.parents
@@ -476,7 +484,8 @@ class TanhGrad(Function):
     def forward(self, g: np.ndarray, t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = np.asarray(np.multiply(t, t, out=out))  # 0-d: an array, not a scalar
         np.subtract(1, out, out=out)
-        return np.multiply(g, out, out=out)
+        np.multiply(g, out, out=out)
+        return out
 
     def backward(self, gg: Tensor) -> Grads:
         g, t = self.parents
@@ -535,7 +544,7 @@ class Convert(Function):
         return out
 
 
-def _comparison(name: str, ufunc: np.ufunc, doc: str) -> type:
+def _comparison(name: str, ufunc: np.ufunc, doc: str) -> type[Function]:
     return type(name, (Function,), {"ufunc": ufunc, "differentiable": False, "__doc__": doc})
 
 
@@ -671,11 +680,16 @@ class Mean(Function):
         if self.count == 0 and math.prod([n for i, n in enumerate(a.shape) if i not in self.axes]):
             raise op_error(f"mean: axes {self.axes} of the input of shape {a.shape} hold no values to average; "
                            "the mean of nothing is undefined (numpy would give NaN)")
+        # (the type ignores: numpy's stubs of ufunc.reduce have no overload for a bool `keepdims` with an
+        # optional `out`, which numpy accepts)
         if a.dtype.kind != "f":  # integers: numpy's float64 mean
-            return _out(np.add.reduce(a, axis=self.axes, keepdims=keepdims) / self.count, out)
-        total = np.add.reduce(a, axis=self.axes, keepdims=keepdims, out=out)  # np.mean's work, less overhead
+            sums = np.add.reduce(a, axis=self.axes, keepdims=keepdims)  # type: ignore[call-overload]  # numpy's stubs
+            return _out(sums / self.count, out)
+        # np.mean's work, less overhead:
+        total = np.add.reduce(a, axis=self.axes, keepdims=keepdims, out=out)  # type: ignore[arg-type]  # numpy's stubs
         total = np.asarray(total)
-        return np.true_divide(total, self.count, out=total)
+        np.true_divide(total, self.count, out=total)
+        return total
 
     def backward(self, g: Tensor) -> Grads:  # count 0: g is empty
         return (Expand.apply(g * (1.0 / max(self.count, 1)), kept=_kept_shape(self.in_shape, self.axes),
@@ -737,7 +751,10 @@ class _Extreme(Function):
             raise op_error(f"{type(self).__name__.lower()}: axes {self.axes} of the input of shape {a.shape} "
                            "include one of length 0, which has no extreme value")
         self.kept_shape = tuple(1 if i in self.axes else n for i, n in enumerate(a.shape))
-        return np.asarray(self.reduce(a, axis=self.axes, keepdims=keepdims, out=out))
+        # (the type ignore: numpy's stubs of np.max/np.min have no overload for a bool `keepdims` with an
+        # optional `out`, which numpy accepts)
+        reduced = self.reduce(a, axis=self.axes, keepdims=keepdims, out=out)  # type: ignore[arg-type]  # numpy's stubs
+        return np.asarray(reduced)
 
     def backward(self, g: Tensor) -> Grads:
         share = ExtremeShare.apply(self.parents[0], self.output().reshape(self.kept_shape), axes=self.axes)
@@ -752,7 +769,8 @@ class ExtremeShare(Function):
 
     def forward(self, a: np.ndarray, kept: np.ndarray, axes: tuple) -> np.ndarray:
         hits = a == kept
-        return (hits / hits.sum(axis=axes, keepdims=True)).astype(a.dtype)
+        share: np.ndarray = (hits / hits.sum(axis=axes, keepdims=True)).astype(a.dtype)
+        return share
 
 
 class Max(_Extreme):
@@ -786,11 +804,12 @@ class Transpose(Function):
     saves_values = False
     is_view = True
 
-    def forward(self, a: np.ndarray, axes: tuple | None) -> np.ndarray:
+    def forward(self, a: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
         if axes is not None and sorted(int(x) % max(a.ndim, 1) for x in axes) != list(range(a.ndim)):
             raise op_error(f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes of {a.shape}")
         self.axes = axes
-        return a.transpose(axes)
+        view: np.ndarray = a.transpose(axes)
+        return view
 
     def backward(self, g: Tensor) -> Grads:
         if self.axes is None:
@@ -836,7 +855,7 @@ class GetItem(Function):
         self.index = index
         self.in_shape = a.shape
         self.unique = unique  # the caller knows an index array repeats no position (max pooling's windows)
-        result = a[index]  # Function.apply adds the op name and the shape to numpy's IndexError
+        result: np.ndarray | np.generic = a[index]  # apply adds the op name and the shape to numpy's IndexError
         if type(result) is not np.ndarray:  # a single element: index with `...` too, for a 0-d view
             result = a[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
         return result
@@ -964,6 +983,12 @@ class Conv(Function):
 
     def forward(self, x: np.ndarray, w: np.ndarray, stride: tuple, dilation: tuple, groups: int,
                 out: np.ndarray | None = None) -> np.ndarray:
+        return Conv.convolve(x, w, stride, dilation, groups, out)
+
+    @staticmethod
+    def convolve(x: np.ndarray, w: np.ndarray, stride: tuple, dilation: tuple, groups: int,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """The forward computation, on its own (ConvTranspose's forward uses it too)."""
         nd = len(stride)
         spatial = _check_conv(_conv_name(nd), x.shape, w.shape, stride, dilation, groups)
         n, channels = x.shape[:2]
@@ -1065,7 +1090,7 @@ class ConvTranspose(Function):
             padded = np.pad(g, ((0, 0), (0, 0)) + tuple((s, s + e) for s, e in zip(spans, extra)))
             flipped = w.reshape((groups, og, cg) + kernel).swapaxes(1, 2).reshape((channels, og) + kernel)
             flipped = flipped[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
-            return Conv.forward(self, padded, flipped, stride=stride, dilation=dilation, groups=groups, out=out)
+            return Conv.convolve(padded, flipped, stride=stride, dilation=dilation, groups=groups, out=out)
         wt = w.reshape(groups, og, cg * k).transpose(0, 2, 1)
         cols = np.matmul(wt, g.reshape(n, groups, og, l)).reshape((n, channels) + kernel + spatial)
         dtype = cols.dtype
@@ -1140,11 +1165,12 @@ class PoolArgmax(Function):
         spatial = tuple(_out_size(n, k, s, d) for n, k, s, d in zip(x.shape[2:], kernel, stride, dilation))
         lead = (slice(None), slice(None))
         small = np.int8 if math.prod(kernel) < 128 else np.int32
-        best = winner = None
+        best: np.ndarray | None = None
+        winner: np.ndarray | None = None
         for k, offset in enumerate(np.ndindex(*kernel)):
             view = x[lead + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
                                   for o, d, s, m in zip(offset, dilation, stride, spatial))]
-            if best is None:
+            if best is None or winner is None:  # the first element of the windows
                 best, winner = np.array(view), np.zeros(view.shape, dtype=small)
                 continue
             better = view > best  # strictly: the first maximum stays
@@ -1154,9 +1180,11 @@ class PoolArgmax(Function):
             step = np.subtract(winner, small(k), dtype=small)  # winner -= better * (winner - k): k where better
             np.multiply(step, better, out=step)
             np.subtract(winner, step, out=winner)
+        assert winner is not None, f"{name}: empty kernel {kernel}"  # max_pool checks the sizes are positive
         strides = np.array([int(np.prod(x.shape[3 + axis:])) for axis in range(nd)])
         offsets = (np.array(list(np.ndindex(*kernel))) * np.array(dilation)) @ strides  # each element's offset
-        return _window_starts(x.shape, stride, spatial) + np.take(offsets, winner)
+        flat_index: np.ndarray = _window_starts(x.shape, stride, spatial) + np.take(offsets, winner)
+        return flat_index
 
 
 def _window_starts(shape: tuple, stride: tuple, spatial: tuple) -> np.ndarray:

@@ -8,8 +8,8 @@ numpy 2's weak-scalar rule for the other dtypes too (an int32 tensor times 2 sta
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, NamedTuple, overload
 
 import numpy as np
 
@@ -93,13 +93,20 @@ class Tensor:
     __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of numpy broadcasting
     __hash__ = object.__hash__  # == is elementwise, so hash by identity
+    data: np.ndarray
+    grad: Tensor | None
+    _requires_grad: bool
+    _ctx: autograd.Function | None  # the recorded op that made this tensor (None for a leaf)
+    _retains_grad: bool
+    name: str | None
+    _result_class: ClassVar[type[Tensor]]  # the class of op outputs, set below the class
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
         self.data = _checked_array(data, dtype, copy=True)
         if requires_grad:
             _check_differentiable(self.data.dtype, "Tensor")
         self._requires_grad = bool(requires_grad)
-        self.grad: Tensor | None = None
+        self.grad = None
         self._ctx = None
         self._retains_grad = False
         self.name = name
@@ -155,7 +162,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ attributes and helpers
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
@@ -192,7 +199,8 @@ class Tensor:
             raise ValueError(f"item: only one-element tensors can be converted, this one has shape {self.shape}")
         if autograd.STATE.tracer is not None:
             autograd.STATE.tracer.value_read("Tensor.item() (or float(), int())")
-        return self.data.item()
+        value: float | int | bool = self.data.item()
+        return value
 
     def detach(self) -> Tensor:
         """The same values, cut from the graph (no gradient flows through)."""
@@ -234,7 +242,7 @@ class Tensor:
             raise TypeError("len() of a zero-dimensional tensor")
         return self.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self) -> bool:
@@ -311,7 +319,7 @@ class Tensor:
 
     def matmul(self, other: Any) -> Tensor:
         """Matrix product with numpy's rules (1-D, 2-D and batched N-D operands)."""
-        return self @ other
+        return ops.MatMul.apply(self, self._lift(other, "matmul"))
 
     def __floordiv__(self, other: Any) -> Tensor:
         """a // b, rounded down (Python's and numpy's floor division); no gradient."""
@@ -330,33 +338,33 @@ class Tensor:
     # PyTorch's method spellings of the operators
     def add(self, other: Any, alpha: float = 1) -> Tensor:
         """self + alpha * other."""
-        return self + (other if alpha == 1 else other * alpha)
+        return ops.Add.apply(self, self._lift(other if alpha == 1 else other * alpha, "add"))
 
     def sub(self, other: Any, alpha: float = 1) -> Tensor:
         """self - alpha * other."""
-        return self - (other if alpha == 1 else other * alpha)
+        return ops.Sub.apply(self, self._lift(other if alpha == 1 else other * alpha, "sub"))
 
     def mul(self, other: Any) -> Tensor:
-        return self * other
+        return ops.Mul.apply(self, self._lift(other, "mul"))
 
     def div(self, other: Any, rounding_mode: str | None = None) -> Tensor:
         """self / other; rounding_mode 'floor' rounds the quotient down (self // other), 'trunc' toward zero
         (both without gradient, as in PyTorch)."""
         if rounding_mode is None:
-            return self / other
-        other = self._lift(other, "floor_divide")  # an int stays an int next to an int tensor
+            return ops.Div.apply(self, self._lift(other, "div"))
+        divisor = self._lift(other, "floor_divide")  # an int stays an int next to an int tensor
         if rounding_mode == "floor":
-            return self // other
+            return self // divisor
         if rounding_mode == "trunc":
-            if self.dtype.kind in _FLOAT_KINDS or other.dtype.kind in _FLOAT_KINDS:
-                return (self / other).trunc()
-            down = self // other
-            inexact = (self % other != 0).logical_and((self < 0) != (other < 0))
+            if self.dtype.kind in _FLOAT_KINDS or divisor.dtype.kind in _FLOAT_KINDS:
+                return (self / divisor).trunc()
+            down = self // divisor
+            inexact = (self % divisor != 0).logical_and((self < 0) != (divisor < 0))
             return where(inexact, down + 1, down)
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
 
     def pow(self, exponent: Any) -> Tensor:
-        return self**exponent
+        return ops.Pow.apply(self, self._lift(exponent, "pow"))
 
     def neg(self) -> Tensor:
         return -self
@@ -366,7 +374,7 @@ class Tensor:
         return where(condition, self, other)
 
     # ------------------------------------------------------------------ comparisons (not differentiable)
-    def _compare(self, other: Any, op: type) -> Tensor:
+    def _compare(self, other: Any, op: type[autograd.Function]) -> Tensor:
         try:
             other = self._lift(other, "compare")
         except OverflowError:  # uint8 == 300: numpy compares with the exact value
@@ -385,10 +393,10 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return self._compare(other, ops.GreaterEqual)
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]  # elementwise: a Tensor, not a bool
         return self._compare(other, ops.Equal)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]  # elementwise: a Tensor, not a bool
         return self._compare(other, ops.NotEqual)
 
     def logical_and(self, other: Any) -> Tensor:
@@ -517,21 +525,6 @@ class Tensor:
             return ops.Convert.apply(self, dtype=dtype)
         return ops.Cast.apply(self, dtype=dtype)
 
-    def float(self) -> Tensor:
-        return self.astype(np.float32)
-
-    def double(self) -> Tensor:
-        return self.astype(np.float64)
-
-    def long(self) -> Tensor:
-        return self.astype(np.int64)
-
-    def int(self) -> Tensor:
-        return self.astype(np.int32)
-
-    def bool(self) -> Tensor:
-        return self.astype(np.bool_)
-
     def clone(self) -> Tensor:
         """A copy of the values made by an op, so the gradient flows through it (unlike `detach`)."""
         if self.dtype.kind in _FLOAT_KINDS:
@@ -590,16 +583,30 @@ class Tensor:
         return self.var(axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction,
                         unbiased=unbiased).sqrt()
 
+    @overload
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False, *, dim: None = None,
+            keepdim: bool | None = None) -> Tensor: ...
+    @overload
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False, *, dim: int,
+            keepdim: bool | None = None) -> ValuesIndices: ...
+
     def max(self, axis: int | tuple | None = None, keepdims: bool = False, *, dim: int | None = None,
-            keepdim: bool | None = None) -> Any:
+            keepdim: bool | None = None) -> Tensor | ValuesIndices:
         """Largest value over `axis`; tied maxima share the gradient evenly. With PyTorch's `dim=`, PyTorch's
         result: a (values, indices) pair."""
         keep = _keep(keepdims, keepdim)
         values = ops.Max.apply(self, axis=_axis(axis, dim, "max"), keepdims=keep)
         return values if dim is None else ValuesIndices(values, self.argmax(dim=dim, keepdim=keep))
 
+    @overload
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False, *, dim: None = None,
+            keepdim: bool | None = None) -> Tensor: ...
+    @overload
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False, *, dim: int,
+            keepdim: bool | None = None) -> ValuesIndices: ...
+
     def min(self, axis: int | tuple | None = None, keepdims: bool = False, *, dim: int | None = None,
-            keepdim: bool | None = None) -> Any:
+            keepdim: bool | None = None) -> Tensor | ValuesIndices:
         """Smallest value over `axis`; tied minima share the gradient evenly. With PyTorch's `dim=`, PyTorch's
         result: a (values, indices) pair."""
         keep = _keep(keepdims, keepdim)
@@ -824,6 +831,24 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=ops._unwrap_index(index))
+
+    # ------------------------------------------------------------------ PyTorch's dtype conversions
+    # Last in the class: from their definition on, these names hide the builtins float, int and bool in the
+    # class body, where the annotations of the methods above use them.
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def int(self) -> Tensor:
+        return self.astype(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.astype(np.bool_)
 
 
 class ValuesIndices(NamedTuple):

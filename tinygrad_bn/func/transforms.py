@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def _normalize_argnums(argnums: Argnums, nargs: int, where: str) -> tuple[tuple[
     single = isinstance(argnums, int)
     if not single and not isinstance(argnums, (tuple, list)):
         raise TypeError(f"{where}: argnums must be an int or a tuple of ints, got {argnums!r}")
-    nums = (argnums,) if single else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if not nums:
         raise ValueError(f"{where}: argnums must not be empty")
     out = []
@@ -113,8 +113,15 @@ class _Traced:
         self.outputs, self.out_spec = tensor_leaves(result, where, "the output of f")
         self.outside = self.outer and _reaches_outside(self.outputs, self.inputs)
 
+    @overload
     def pullback(self, cotangents: Sequence[Tensor | None], create_graph: bool, retain_graph: bool = True,
-                 zeros: bool = True) -> list[Tensor | None]:
+                 zeros: Literal[True] = True) -> list[Tensor]: ...
+    @overload
+    def pullback(self, cotangents: Sequence[Tensor | None], create_graph: bool, retain_graph: bool = True, *,
+                 zeros: Literal[False]) -> list[Tensor | None]: ...
+
+    def pullback(self, cotangents: Sequence[Tensor | None], create_graph: bool, retain_graph: bool = True,
+                 zeros: bool = True) -> list[Tensor] | list[Tensor | None]:
         """J^T c for the flat cotangents (None: zero), one result per tracked input (zeros where unused)."""
         roots, seeds = [], []
         for out, c in zip(self.outputs, cotangents):
@@ -223,7 +230,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     def vjp_fn(cotangents: Any) -> tuple:
         cots = _check_like(cotangents, t.outputs, t.out_spec, "vjp_fn", "cotangent")
         create = is_grad_enabled() and (t.outside or any(c.requires_grad for c in cots))
-        return t.per_argument(t.pullback(cots, create_graph=create))
+        products: tuple = t.per_argument(t.pullback(cots, create_graph=create))  # a tuple: argnums is one
+        return products
 
     return (t.output(), vjp_fn, t.keep(t.aux)) if has_aux else (t.output(), vjp_fn)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..autograd import BackwardScope, Function, enable_grad, grad, no_grad, topological_order
 from ..tensor import Tensor
@@ -149,7 +150,8 @@ def _as_float64_inputs(inputs: Sequence[Any]) -> list[Tensor]:
     return result
 
 
-def _scalar(fn: Callable, args: Sequence[Tensor], direction: np.ndarray | None) -> tuple[Tensor, np.ndarray]:
+def _scalar(fn: Callable[..., Tensor], args: Sequence[Tensor],
+            direction: np.ndarray | None) -> tuple[Tensor, np.ndarray]:
     out = fn(*args)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: the function must return a Tensor, got {type(out).__name__}")
@@ -183,7 +185,7 @@ def gradcheck(
     return _finish(result, fn, inputs, 1, explain, raise_exception, "gradcheck", eps, atol, rtol)
 
 
-def _finish(result: GradcheckResult, fn: Callable, inputs: Sequence[Any], order: int, explain: bool,
+def _finish(result: GradcheckResult, fn: Callable[..., Tensor], inputs: Sequence[Any], order: int, explain: bool,
             raise_exception: bool, where: str, eps: float, atol: float, rtol: float) -> GradcheckResult:
     """Attach the per-op explanation when asked or when the check failed; raise if asked to."""
     if explain or not result.ok:
@@ -199,7 +201,7 @@ def _finish(result: GradcheckResult, fn: Callable, inputs: Sequence[Any], order:
     return result
 
 
-def _check(fn: Callable, inputs: Sequence[Any], eps: float, atol: float, rtol: float, fast_mode: bool,
+def _check(fn: Callable[..., Tensor], inputs: Sequence[Any], eps: float, atol: float, rtol: float, fast_mode: bool,
            check_forward_ad: bool) -> GradcheckResult:
     args = _as_float64_inputs(inputs)
     checked = [i for i, a in enumerate(args) if a.requires_grad]
@@ -249,8 +251,8 @@ def _directional(value: Callable[[], Any], x: Tensor, u: np.ndarray, eps: float)
     return (up - down) / (2 * eps)
 
 
-def _forward_ad_report(fn: Callable, args: list[Tensor], i: int, direction: np.ndarray, rng: np.random.Generator,
-                       eps: float, atol: float, rtol: float, fast_mode: bool) -> InputReport:
+def _forward_ad_report(fn: Callable[..., Tensor], args: list[Tensor], i: int, direction: np.ndarray,
+                       rng: np.random.Generator, eps: float, atol: float, rtol: float, fast_mode: bool) -> InputReport:
     """J u for input i from func.jvp, against central differences of fn along u."""
     from ..func import jvp  # the transforms import the engine only; imported here to keep testing light
 
@@ -268,7 +270,7 @@ def _forward_ad_report(fn: Callable, args: list[Tensor], i: int, direction: np.n
     return _report(i, a, n, atol, rtol, "forward AD", x.shape)
 
 
-def _report(index: int, a: np.ndarray, n: np.ndarray, atol: float, rtol: float, kind: str = "gradient",
+def _report(index: int, a: npt.ArrayLike, n: npt.ArrayLike, atol: float, rtol: float, kind: str = "gradient",
             shape: tuple | None = None) -> InputReport:
     """Compare analytic `a` with numerical `n` elementwise; `shape` is the input's (a's, unless projected)."""
     a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
@@ -344,17 +346,17 @@ def _recording_params() -> Iterator[dict[int, tuple[Function, dict]]]:
     original = Function.__dict__["apply"]
 
     def apply(cls: type, *inputs: Tensor, **params: Any) -> Tensor:
-        out = original.__func__(cls, *inputs, **params)
+        out: Tensor = original.__func__(cls, *inputs, **params)
         ctx = getattr(out, "_ctx", None)
         if ctx is not None:
             recorded[id(ctx)] = (ctx, params)  # holding ctx keeps its id unique while we look things up
         return out
 
-    Function.apply = classmethod(apply)  # type: ignore[method-assign,assignment]
+    Function.apply = classmethod(apply)  # type: ignore[method-assign,assignment]  # patched for this block only
     try:
         yield recorded
     finally:
-        Function.apply = original  # type: ignore[method-assign]
+        Function.apply = original  # type: ignore[method-assign]  # the original classmethod back
 
 
 def module_path(scope: Any) -> str | None:
@@ -407,11 +409,10 @@ def check_ops(
         out = fn(*args)
     if not isinstance(out, Tensor):
         raise TypeError(f"check_ops: the function must return a Tensor, got {type(out).__name__}")
-    nodes = [n for n in topological_order([out]) if n._ctx is not None] if out.requires_grad else []
+    nodes = [(n, n._ctx) for n in topological_order([out]) if n._ctx is not None] if out.requires_grad else []
     rng = np.random.default_rng(seed)
     report = GraphReport([], len(nodes), order)
-    for position, node in enumerate(nodes):
-        ctx = node._ctx
+    for position, (node, ctx) in enumerate(nodes):
         entry = recorded.get(id(ctx))
         op = _LocalOp(ctx, node, None if entry is None else entry[1])
         checked = op.check(position, order, rng, eps, atol, rtol)
@@ -424,8 +425,10 @@ def check_ops(
 class _LocalOp:
     """One recorded op, re-run alone on float64 copies of its recorded inputs."""
 
-    def __init__(self, ctx: Function, node: Tensor, params: dict | None):
-        self.cls, self.params = type(ctx), params
+    def __init__(self, ctx: Function, node: Tensor, params: dict[str, Any] | None):
+        self.cls = type(ctx)
+        self.recorded = params is not None  # else not seen by the recorder: the op is tried without keywords
+        self.params = {} if params is None else params
         self.parents = ctx.parents
         self.arrays = [p.data.astype(np.float64) if p.dtype.kind == "f" else p.data for p in ctx.parents]
         self.checked = [i for i, (p, need) in enumerate(zip(ctx.parents, ctx.needs)) if need and p.dtype.kind == "f"]
@@ -449,8 +452,7 @@ class _LocalOp:
     def check(self, position: int, order: int, rng: np.random.Generator, eps: float, atol: float,
               rtol: float) -> OpReport:
         report = replace(self.base, position=position, order=order)
-        if self.params is None:  # not seen by the recorder (e.g. fn is a bound `Op.apply`): try no keywords
-            self.params = {}
+        if not self.recorded:  # not seen by the recorder (e.g. fn is a bound `Op.apply`): try no keywords
             try:
                 _, y = self.run(self.arrays)
             except TypeError as err:

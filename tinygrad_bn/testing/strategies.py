@@ -21,23 +21,26 @@ sqrt, division); `avoid_zero=True` keeps |x| >= margin (abs and relu are not dif
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..tensor import Tensor
 
 
-def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> st.SearchStrategy:
+def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1,
+           max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
     """Array shapes (tuples of ints), e.g. (), (3,), (2, 4, 1)."""
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
 
 
 def broadcastable_shape_pairs(
     min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
-) -> st.SearchStrategy:
+) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
     """Pairs of shapes that broadcast together under numpy's rules, e.g. ((3, 1), (4,))."""
     return hnp.mutually_broadcastable_shapes(
         num_shapes=2, min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
@@ -46,9 +49,9 @@ def broadcastable_shape_pairs(
 
 @st.composite
 def arrays(
-    draw: Any,
-    shape: tuple | st.SearchStrategy,
-    dtype: Any = np.float64,
+    draw: st.DrawFn,
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]],
+    dtype: npt.DTypeLike = np.float64,
     low: float = -3.0,
     high: float = 3.0,
     domain: str = "real",
@@ -61,9 +64,8 @@ def arrays(
     domain: "real" (values in [low, high]) or "positive" (values in [margin, high]).
     avoid_zero: |x| >= margin. distinct: every pair of values differs by at least `margin`.
     """
-    if isinstance(shape, st.SearchStrategy):
-        shape = draw(shape)
-    size = int(np.prod(shape, dtype=int))
+    dims = draw(shape) if isinstance(shape, st.SearchStrategy) else shape
+    size = math.prod(dims)
     lo = margin if domain == "positive" else low
     if domain not in ("real", "positive"):
         raise ValueError(f"arrays: domain must be 'real' or 'positive', got {domain!r}")
@@ -78,25 +80,25 @@ def arrays(
                              "use a smaller shape or margin")
         picks = draw(st.permutations(range(grid.size)))[:size]  # unique picks, even when nearly all are used
         jitter = draw(hnp.arrays(np.float64, size, elements=st.floats(0, margin / 5)))
-        values = grid[np.array(picks, dtype=int)] + jitter
-        return values.reshape(shape).astype(dtype)
+        values: np.ndarray = grid[np.array(picks, dtype=int)] + jitter
+        return values.reshape(dims).astype(dtype)
     if avoid_zero and domain == "real":
         element = st.one_of(st.floats(low, -margin), st.floats(margin, high))
     else:
         element = st.floats(lo, high)
-    return draw(hnp.arrays(np.float64, shape, elements=element)).astype(dtype)
+    return draw(hnp.arrays(np.float64, dims, elements=element)).astype(dtype)
 
 
 @st.composite
-def tensors(draw: Any, shape: tuple | st.SearchStrategy | None = None, requires_grad: bool = True,
-            dtype: Any = np.float64, **array_options: Any) -> Tensor:
+def tensors(draw: st.DrawFn, shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]] | None = None,
+            requires_grad: bool = True, dtype: npt.DTypeLike = np.float64, **array_options: Any) -> Tensor:
     """Tensors whose values come from `arrays(shape, dtype, **array_options)` (shape: any `shapes()`)."""
     data = draw(arrays(shapes() if shape is None else shape, dtype=dtype, **array_options))
     return Tensor(data, requires_grad=requires_grad)
 
 
 @st.composite
-def axes(draw: Any, ndim: int) -> int | tuple | None:
+def axes(draw: st.DrawFn, ndim: int) -> int | tuple[int, ...] | None:
     """A reduction axis argument for an `ndim`-dimensional tensor: None, an int or a tuple of ints."""
     if ndim == 0:
         return None

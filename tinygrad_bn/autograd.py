@@ -15,7 +15,7 @@ import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 
@@ -132,7 +132,12 @@ def update_in_place(name: str, kernel: Callable[..., None], target: Tensor, *inp
     kernel(target.data, *[t.data for t in inputs], **params)
 
 
-def replayed(method: Callable[..., Any]) -> Callable[..., Any]:
+_Self = TypeVar("_Self")  # replayed keeps the decorated method's signature
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def replayed(method: Callable[Concatenate[_Self, _P], _R]) -> Callable[Concatenate[_Self, _P], _R]:
     """Decorator for a method that changes state outside the graph (an optimizer's `step`, `zero_grad`).
 
     Run eagerly, nothing changes. While a compiled step is captured, the call is recorded (not its
@@ -142,7 +147,7 @@ def replayed(method: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: _Self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         tracer = STATE.tracer
         if tracer is None:
             return method(self, *args, **kwargs)

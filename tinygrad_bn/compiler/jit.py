@@ -17,7 +17,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from ..tensor import Tensor
 from .fuse import available
 from .plan import Program, build
 from .tape import JitError, Tracer, difference, persistent_leaves, unrecorded_writes
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
 
 
 class JitWarning(UserWarning):
@@ -49,7 +52,8 @@ class _Entry:
     tracer: Tracer | None = None
     program: Program | None = None
     persistent: set[int] = field(default_factory=set)
-    modules: list[tuple[Any, bool]] = field(default_factory=list)
+    grad_guards: list[tuple[Any, bool]] = field(default_factory=list)  # (persistent tensor, requires_grad at capture)
+    modules: list[tuple[Module, bool]] = field(default_factory=list)
     output_spec: Any = None
     input_slots: list[int] = field(default_factory=list)
     output_slots: list[int] = field(default_factory=list)
@@ -63,8 +67,8 @@ def _as_array(value: Any) -> np.ndarray | None:
     return None
 
 
-def _signature(args: tuple) -> tuple:
-    key = []
+def _signature(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    key: list[tuple[Any, ...]] = []
     for a in args:
         array = _as_array(a)
         if array is not None:
@@ -104,8 +108,11 @@ class CompiledStep:
         while len(self.entries) > self.cache_size:
             self.entries.popitem(last=False)
         for entry in entries:
-            if entry.program is not None and self._fits(entry):
-                return self._replay(entry, args)
+            program = entry.program
+            if program is not None:
+                program = self._fits(entry, program)
+                if program is not None:
+                    return self._replay(program, entry.output_spec, args)
         pending = next((e for e in entries if e.program is None), None)
         if pending is None:
             pending = _Entry()
@@ -123,11 +130,11 @@ class CompiledStep:
             return outcome[0]  # the call ran eagerly to its end: its result is valid
 
     # ------------------------------------------------------------------ capture
-    def _capture(self, entry: _Entry, args: tuple, outcome: list) -> Any:
+    def _capture(self, entry: _Entry, args: tuple[Any, ...], outcome: list[Any]) -> Any:
         tick = time.perf_counter()
         tracer = Tracer()
-        input_slots = [tracer.add_input(_as_array(a), f"input {i}") for i, a in enumerate(args)
-                       if _as_array(a) is not None]
+        arrays = [_as_array(a) for a in args]
+        input_slots = [tracer.add_input(array, f"input {i}") for i, array in enumerate(arrays) if array is not None]
         STATE.tracer = tracer
         try:
             result = self.fn(*args)
@@ -158,6 +165,7 @@ class CompiledStep:
                                    "(raw numpy on .data?); a replay would skip that change. Update tensors with "
                                    "tensor ops, an optimizer, or autograd.update_in_place.")
                 entry.tracer, entry.persistent = tracer, persistent
+                entry.grad_guards = [(tracer.slots[i].tensor, tracer.slots[i].requires_grad) for i in persistent]
                 entry.modules = list(tracer.modules.values())
                 entry.input_slots, entry.output_slots, entry.output_spec = input_slots, output_slots, spec
                 entry.program = build(tracer, persistent, output_slots, input_slots, fuse=self.fuse)
@@ -185,29 +193,29 @@ class CompiledStep:
         return walk(result), slots
 
     # ------------------------------------------------------------------ replay
-    def _fits(self, entry: _Entry) -> bool:
+    def _fits(self, entry: _Entry, program: Program) -> Program | None:
+        """The entry's program if its guards hold (rebuilt on the tensors' new arrays when they were
+        replaced), else None."""
         for module, training in entry.modules:
             if module.training != training:
-                return False
-        program = entry.program
-        assert program is not None
+                return None
         rebind = False
         for tensor, array in program.leaves:
             data = tensor.data
             if data is not array:  # replaced (e.g. load_state_dict): same shape and dtype can be rebound
                 if data.shape != array.shape or data.dtype != array.dtype:
-                    return False
+                    return None
                 rebind = True
-        for index in entry.persistent:
-            slot = entry.tracer.slots[index]
-            if slot.tensor.requires_grad != slot.requires_grad:
-                return False
+        for tensor, requires_grad in entry.grad_guards:
+            if tensor.requires_grad != requires_grad:
+                return None
         if rebind:
-            entry.program = build(entry.tracer, entry.persistent, entry.output_slots, entry.input_slots, fuse=self.fuse)
-        return True
+            assert entry.tracer is not None  # a program is built from its capture, which the entry keeps
+            program = entry.program = build(entry.tracer, entry.persistent, entry.output_slots, entry.input_slots,
+                                            fuse=self.fuse)
+        return program
 
-    def _replay(self, entry: _Entry, args: tuple) -> Any:
-        program = entry.program
+    def _replay(self, program: Program, output_spec: Any, args: tuple[Any, ...]) -> Any:
         buffers = program.input_buffers
         k = 0
         for a in args:
@@ -229,7 +237,7 @@ class CompiledStep:
                 return {k: rebuild(v) for k, v in spec.items()}
             return spec
 
-        return rebuild(entry.output_spec)
+        return rebuild(output_spec)
 
     def stats(self) -> dict[str, Any]:
         """Captures, replays, capture time and, per program, its size after planning."""

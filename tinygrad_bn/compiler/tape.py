@@ -13,11 +13,17 @@ at every replay), a constant, or a temporary written by one instruction of the t
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: the engine imports the compiler's tape, not the other way round
+    from ..autograd import Function
+    from ..nn.module import Module
+    from ..tensor import Tensor
 
 
 class JitError(RuntimeError):
@@ -33,7 +39,7 @@ class Slot:
 
     index: int
     kind: str
-    shape: tuple
+    shape: tuple[int, ...]
     dtype: np.dtype
     value: np.ndarray  # the array seen at capture
     tensor: Any = None
@@ -52,9 +58,9 @@ class Ref:
 class OpCall:
     """A primitive op's forward: `op.forward(*inputs, **params)` -> output (plus side arrays it stores)."""
 
-    op: type
+    op: type[Function]
     inputs: list[int]
-    params: dict
+    params: dict[str, Any]
     output: int
     side: dict[str, int] = field(default_factory=dict)
     scope: Any = None
@@ -65,10 +71,10 @@ class InPlace:
     """`fn(target, *inputs, **params)` updates the persistent `target` array in place."""
 
     name: str
-    fn: Callable
+    fn: Callable[..., Any]
     target: int
     inputs: list[int]
-    params: dict
+    params: dict[str, Any]
 
 
 @dataclass(eq=False)
@@ -85,8 +91,8 @@ class PyCall:
     """A method that changes state outside the graph (an optimizer's step), made again at each replay."""
 
     name: str
-    fn: Callable
-    writes: tuple = ()  # the persistent tensors it may write
+    fn: Callable[[], Any]
+    writes: tuple[Tensor, ...] = ()  # the persistent tensors it may write
 
 
 @dataclass(eq=False)
@@ -94,9 +100,9 @@ class Check:
     """`predicate(*inputs)` must be true, else `error(message)` is raised (e.g. a finite loss)."""
 
     name: str
-    predicate: Callable
+    predicate: Callable[..., bool]
     inputs: list[int]
-    error: type
+    error: type[Exception]
     message: str
 
 
@@ -116,7 +122,7 @@ class Tracer:
         self.by_array: dict[int, int] = {}  # id(array) -> slot; `keep` holds the arrays so ids stay unique
         self.keep: list[Any] = []
         self.snapshots: dict[int, np.ndarray] = {}  # LEAF slot -> copy of its value when first seen
-        self.modules: dict[int, tuple[Any, bool]] = {}  # id(module) -> (module, training) of modules called
+        self.modules: dict[int, tuple[Module, bool]] = {}  # id(module) -> (module, training) of modules called
         self.refusal: str | None = None  # why this capture cannot be replayed (the call itself completes)
 
     # ------------------------------------------------------------------ slots
@@ -134,7 +140,7 @@ class Tracer:
     def add_input(self, array: np.ndarray, name: str) -> int:
         return self._new(INPUT, array, name=name)
 
-    def slot_of_tensor(self, tensor: Any) -> int:
+    def slot_of_tensor(self, tensor: Tensor) -> int:
         """The slot of a tensor's array; a tensor not made on the tape is a leaf (persistent or constant)."""
         index = self.by_array.get(id(tensor.data))
         if index is None:
@@ -161,19 +167,20 @@ class Tracer:
         return value
 
     # ------------------------------------------------------------------ hooks called by the engine
-    def record_op(self, fn: Any, inputs: tuple, params: dict, out: Any) -> None:
+    def record_op(self, fn: Function, inputs: tuple[Tensor, ...], params: dict[str, Any], out: Tensor) -> None:
         """`Function.apply` ran `fn.forward` on `inputs` and made `out`."""
         op = type(fn)
         ins = [self.slot_of_tensor(t) for t in inputs]
         template = {k: self._template(v) for k, v in params.items()}
         output = self._new(TEMP, out.data)
-        side = {}
+        side: dict[str, int] = {}
         for name, value in vars(fn).items():  # arrays the forward stored for its backward
             if _is_array(value) and id(value) not in self.by_array:
                 side[name] = self._new(TEMP, value)
         self.program.append(OpCall(op, ins, template, output, side, getattr(fn, "scope", None)))
 
-    def record_inplace(self, name: str, fn: Callable, target: Any, inputs: list[Any], params: dict) -> None:
+    def record_inplace(self, name: str, fn: Callable[..., Any], target: Tensor, inputs: list[Tensor],
+                       params: dict[str, Any]) -> None:
         """`fn(target.data, *arrays, **params)` is about to update the persistent tensor `target`."""
         tgt = self.slot_of_tensor(target)
         if self.slots[tgt].kind != LEAF:
@@ -182,17 +189,18 @@ class Tracer:
         ins = [self.slot_of_tensor(t) for t in inputs]
         self.program.append(InPlace(name, fn, tgt, ins, dict(params)))
 
-    def record_grad(self, tensor: Any, grad: Any, accumulate: bool) -> None:
+    def record_grad(self, tensor: Tensor, grad: Tensor, accumulate: bool) -> None:
         self.program.append(SetGrad(tensor, self.slot_of_tensor(grad), accumulate))
 
-    def record_call(self, name: str, fn: Callable, writes: tuple = ()) -> None:
+    def record_call(self, name: str, fn: Callable[[], Any], writes: Iterable[Tensor] = ()) -> None:
         self.program.append(PyCall(name, fn, tuple(writes)))
 
-    def record_check(self, name: str, predicate: Callable, inputs: list[Any], error: type, message: str) -> None:
+    def record_check(self, name: str, predicate: Callable[..., bool], inputs: list[Tensor], error: type[Exception],
+                     message: str) -> None:
         ins = [self.slot_of_tensor(t) for t in inputs]
         self.program.append(Check(name, predicate, ins, error, message))
 
-    def record_module(self, module: Any) -> None:
+    def record_module(self, module: Module) -> None:
         self.modules.setdefault(id(module), (module, bool(module.training)))
 
     def value_read(self, what: str) -> None:
@@ -216,10 +224,8 @@ def _same_params(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same_params(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same_params(a[k], b[k]) for k in a)
-    if isinstance(a, np.dtype):
-        return a == b
-    if isinstance(a, (int, float, bool, str, type(None), slice, Ref, type(Ellipsis))):
-        return a == b if not (isinstance(a, float) and np.isnan(a)) else isinstance(b, float) and np.isnan(b)
+    if isinstance(a, (int, float, bool, str, type(None), slice, Ref, type(Ellipsis), np.dtype)):
+        return a == b if not (isinstance(a, float) and math.isnan(a)) else isinstance(b, float) and math.isnan(b)
     return a is b or a == b  # e.g. a numpy Generator passed explicitly: the same object
 
 
@@ -241,16 +247,19 @@ def difference(first: Tracer, second: Tracer) -> str | None:
     for k, (a, b) in enumerate(zip(first.program, second.program)):
         if type(a) is not type(b):
             return f"instruction {k} was {_describe(a)}, then {_describe(b)}"
-        if isinstance(a, OpCall) and (a.op is not b.op or a.inputs != b.inputs or a.output != b.output
-                                      or a.side.keys() != b.side.keys() or not _same_params(a.params, b.params)):
+        # the types are equal: each isinstance pair below narrows both captures' instructions
+        if isinstance(a, OpCall) and isinstance(b, OpCall) and (
+                a.op is not b.op or a.inputs != b.inputs or a.output != b.output
+                or a.side.keys() != b.side.keys() or not _same_params(a.params, b.params)):
             return f"instruction {k} was {_describe(a)} with {a.params}, then {_describe(b)} with {b.params}"
-        if isinstance(a, (InPlace, Check)) and (a.name != b.name or a.inputs != b.inputs
-                                                        or not _same_params(getattr(a, "params", {}),
-                                                                            getattr(b, "params", {}))):
+        if isinstance(a, (InPlace, Check)) and isinstance(b, (InPlace, Check)) and (
+                a.name != b.name or a.inputs != b.inputs
+                or not _same_params(getattr(a, "params", {}), getattr(b, "params", {}))):
             return f"instruction {k} was {_describe(a)}, then {_describe(b)}"
-        if isinstance(a, SetGrad) and (a.tensor is not b.tensor or a.slot != b.slot or a.accumulate != b.accumulate):
+        if isinstance(a, SetGrad) and isinstance(b, SetGrad) and (
+                a.tensor is not b.tensor or a.slot != b.slot or a.accumulate != b.accumulate):
             return f"instruction {k} stored a gradient differently (accumulating: {a.accumulate}, then {b.accumulate})"
-        if isinstance(a, PyCall) and a.name != b.name:
+        if isinstance(a, PyCall) and isinstance(b, PyCall) and a.name != b.name:
             return f"instruction {k} called {a.name}, then {b.name}"
     if len(first.slots) != len(second.slots):
         return f"the first call used {len(first.slots)} arrays, the second {len(second.slots)}"

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import ops
 from ..autograd import STATE, OpError, check_finite, op_error, update_in_place
@@ -103,7 +104,7 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return where(x <= min_val, min_val, where(x >= max_val, max_val, x))
 
 
-def one_hot(labels: Any, num_classes: int = -1) -> Tensor:
+def one_hot(labels: Tensor | npt.ArrayLike, num_classes: int = -1) -> Tensor:
     """Integer labels (any shape) as int64 one-hot rows along a new last axis of `num_classes` (by default
     the largest label + 1, which reads the labels: give it inside a compiled step)."""
     labels = labels if isinstance(labels, Tensor) else Tensor(np.asarray(labels))
@@ -314,7 +315,8 @@ def pad(x: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
 
 
 def _pool_geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-                   op: str) -> tuple[tuple, tuple, tuple, list, tuple]:
+                   op: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], list[tuple[int, int]],
+                                     tuple[int, ...]]:
     """(kernel, stride, dilation, per-axis (before, after) padding, output size) of a pooling, PyTorch's rules:
     padding at most half the kernel, and with ceil_mode a last window that starts inside the (left-padded)
     input, padded after as far as it reaches."""
@@ -394,8 +396,8 @@ def _avg_pool(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, c
     return y.squeeze(0) if unbatched else y
 
 
-def _avg_pool_scale(padded: tuple, kernel: tuple, stride: tuple, pads: list, count_include_pad: bool,
-                    dtype: np.dtype) -> float | Tensor:
+def _avg_pool_scale(padded: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+                    pads: list[tuple[int, int]], count_include_pad: bool, dtype: np.dtype) -> float | Tensor:
     """1 / the number of values each window averages (a constant of the shapes): PyTorch counts the padding
     (count_include_pad) but never the extra cells a ceil_mode window reaches past it."""
     counted = np.zeros(padded)
@@ -471,7 +473,7 @@ def batch_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     training: bool = False,
-    momentum: float | Tensor = 0.1,
+    momentum: float | Tensor | None = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
     """Batch normalization over (N, C), (N, C, L) or (N, C, H, W) input, statistics per channel C.
@@ -480,7 +482,9 @@ def batch_norm(
         mean = mean(x),  xc = x - mean,  var = mean(xc * xc),  x_hat = xc / sqrt(var + eps),
         y = weight * x_hat + bias.
     In training the batch statistics are used and the running ones (if given) updated in place:
-    running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance. Otherwise
+    running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance (a Tensor
+    `momentum` is a batch counter, for the cumulative average: momentum 1 / (count + 1); None only in calls
+    that update no running statistics). Otherwise
     the running statistics normalize, so an example's output does not depend on its batch. Non-finite batch
     statistics raise `TrainingDivergedError` (naming the calling layer) before the running ones change.
     """
@@ -506,7 +510,7 @@ def batch_norm(
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
-        if running_mean is not None:
+        if running_mean is not None and running_var is not None:  # given together (checked above)
             # a NaN or inf input would stay in the running statistics for good: stop training instead.
             # var is finite only if mean is (a non-finite mean makes every centered value non-finite)
             check_finite(var, _statistics_owner)
@@ -519,7 +523,7 @@ def batch_norm(
                 update_in_place("batch_norm.running_var", _blend, running_var, var, momentum=momentum,
                                 correction=count / (count - 1))
     else:
-        if running_mean is None:
+        if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         centered = x - (running_mean if x.ndim == 2 else running_mean.reshape(shape))
         var = running_var if x.ndim == 2 else running_var.reshape(shape)
@@ -711,7 +715,7 @@ def _nll(log_probs: Tensor, target: Any, weight: Any, ignore_index: int, reducti
     return total
 
 
-def _as_weight(weight: Any, like: Tensor) -> Tensor | None:
+def _as_weight(weight: Tensor | npt.ArrayLike | None, like: Tensor) -> Tensor | None:
     """Class weights as a Tensor of `like`'s dtype (a list or array is a constant)."""
     if weight is None:
         return None

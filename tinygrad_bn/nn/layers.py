@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..autograd import update_in_place
 from ..compiler.fuse import fused_variant
@@ -21,7 +22,8 @@ class Linear(Module):
     Initialized like PyTorch: weight and bias uniform in +-1/sqrt(in_features).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
@@ -49,7 +51,7 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int], stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", dtype=np.float32) -> None:
+                 padding_mode: str = "zeros", dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         name = type(self).__name__
         if groups < 1 or in_channels % groups or out_channels % groups:
@@ -112,7 +114,7 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int], stride: Any = 1,
                  padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
-                 dtype=np.float32) -> None:
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"ConvTranspose2d: groups={groups} must divide in_channels ({in_channels}) and "
@@ -372,9 +374,13 @@ class _BatchNorm(Module):
     """Shared body of BatchNorm1d/2d: parameters, running statistics and the mode logic of PyTorch."""
 
     input_ndims: tuple[int, ...] = ()
+    # buffers (register_buffer): Tensors when the layer tracks running statistics, else None
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=np.float32) -> None:
+                 track_running_stats: bool = True, dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -394,10 +400,11 @@ class _BatchNorm(Module):
             self.register_buffer("num_batches_tracked", None)
 
     def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches counted (in place; nothing when not tracking)."""
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            for buffer, value in ((self.running_mean, 0), (self.running_var, 1), (self.num_batches_tracked, 0)):
+                assert buffer is not None, "a layer that tracks running statistics has its buffers"
+                buffer.data[...] = value
 
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
@@ -409,10 +416,10 @@ class _BatchNorm(Module):
                 f"{name}: expected {self.num_features} features (channels) in dimension 1, "
                 f"got {x.shape[1]} (input shape {x.shape})"
             )
-        momentum = self.momentum
-        tracking = self.training and self.track_running_stats
-        if tracking and momentum is None:  # cumulative moving average: the mean of all batch statistics so far
-            momentum = self.num_batches_tracked  # batch_norm reads the count when it updates (1 / (count + 1))
+        momentum: float | Tensor | None = self.momentum
+        counter = self.num_batches_tracked if self.training and self.track_running_stats else None  # when tracking
+        if counter is not None and momentum is None:  # cumulative moving average: the mean of all batch statistics
+            momentum = counter  # batch_norm reads the count when it updates (1 / (count + 1))
         use_batch_stats = self.training or not self.track_running_stats
         out = F.batch_norm(
             x,
@@ -420,8 +427,8 @@ class _BatchNorm(Module):
             self.running_var if not self.training or self.track_running_stats else None,
             self.weight, self.bias, training=use_batch_stats, momentum=momentum, eps=self.eps,
         )
-        if tracking:  # counted only once batch_norm accepted the batch, so a failed call changes nothing
-            update_in_place("BatchNorm.num_batches_tracked", _increment, self.num_batches_tracked)
+        if counter is not None:  # counted only once batch_norm accepted the batch, so a failed call changes nothing
+            update_in_place("BatchNorm.num_batches_tracked", _increment, counter)
         return out
 
     def extra_repr(self) -> str:
@@ -445,7 +452,7 @@ class LayerNorm(Module):
     """Normalization over each example's last axes (no batch statistics): BN's batch-independent relative."""
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
-                 dtype=np.float32) -> None:
+                 dtype: npt.DTypeLike = np.float32) -> None:
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
@@ -480,7 +487,7 @@ class MLP(Sequential):
     def __init__(self, input_size: int, hidden_sizes: Sequence[int], output_size: int, activation: str = "relu",
                  weight_init_std: str | float = "he", batchnorm: bool = False,
                  batchnorm_position: str = "before_activation", dropout: float = 0.0, bn_eps: float = 1e-5,
-                 dtype=np.float32) -> None:
+                 dtype: npt.DTypeLike = np.float32) -> None:
         if activation not in _ACTIVATIONS:
             raise ValueError(f"MLP: unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)}")
         if batchnorm_position not in ("before_activation", "after_activation"):
@@ -499,7 +506,7 @@ class MLP(Sequential):
             if i == len(sizes) - 2:
                 break
             act = _ACTIVATIONS[activation]()
-            bn = [BatchNorm1d(fan_out, eps=bn_eps, dtype=dtype)] if batchnorm else []
+            bn: list[Module] = [BatchNorm1d(fan_out, eps=bn_eps, dtype=dtype)] if batchnorm else []
             layers += bn + [act] if batchnorm_position == "before_activation" else [act] + bn
             if dropout > 0:
                 layers.append(Dropout(dropout))

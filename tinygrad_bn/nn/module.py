@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -61,6 +61,10 @@ class Module:
     """
 
     training: bool
+    # name -> None, in registration order (dicts as ordered sets): set in __init__, kept by __setattr__
+    _parameter_names: dict[str, None]
+    _buffer_names: dict[str, None]
+    _module_names: dict[str, None]
 
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
@@ -155,7 +159,9 @@ class Module:
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
 
-    def _named_members(self, registry: str, recurse: bool) -> Iterator[tuple[str, Tensor]]:
+    def _named_members(self, registry: str, recurse: bool) -> Iterator[tuple[str, Any]]:
+        """(dotted name, value) of the non-None entries of `registry` ("_parameter_names": Parameters,
+        "_buffer_names": Tensors), each object once."""
         seen: set[int] = set()
         modules = self.named_modules() if recurse else [("", self)]
         for prefix, module in modules:
@@ -167,7 +173,7 @@ class Module:
                 yield (f"{prefix}.{name}" if prefix else name), value
 
     def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        return self._named_members("_parameter_names", recurse)  # type: ignore[return-value]
+        return self._named_members("_parameter_names", recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         return (p for _, p in self.named_parameters(recurse))
@@ -225,7 +231,7 @@ class Module:
                         state[f"{prefix}.{name}" if prefix else name] = np.array(value.data, copy=True)
         return state
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list, list]:
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy values into the existing parameters and buffers, keeping this module's dtypes.
 
         Accepts numpy arrays or Tensors. Returns (missing_keys, unexpected_keys); with `strict`, any
@@ -281,7 +287,13 @@ class Module:
 class Sequential(Module):
     """Modules applied one after another; children are named "0", "1", ... as in PyTorch."""
 
-    def __init__(self, *modules: Module | OrderedDict) -> None:
+    @overload
+    def __init__(self, *modules: Module) -> None: ...
+
+    @overload
+    def __init__(self, modules: dict[str, Module], /) -> None: ...  # named children, in the dict's order
+
+    def __init__(self, *modules: Any) -> None:
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
             for name, m in modules[0].items():

@@ -13,7 +13,9 @@ and batch in {32, 100, 1000}.
                 planned numpy calls);
 - fused:        `tinygrad_bn.jit(..., fuse=True)`: elementwise chains and batch reductions as generated
                 numba kernels (skipped without numba, the `fast` extra);
-- matmul floor: the step's 17 matrix products alone, with the same shapes (what no implementation avoids).
+- matmul floor: the step's 17 matrix products alone, with the same shapes (what no implementation avoids);
+- t.floor:      the same 17 products with torch's own BLAS (skipped without torch): torch's lead where the
+                products dominate is its BLAS, not its step.
 
 All start from the same weights; before timing, one step of each must give the same loss and the same
 updated parameters (relative error below 1e-4), else the script exits with status 1. Timing: single-
@@ -212,6 +214,26 @@ def matmul_floor_fn(weights, x):
     return run
 
 
+def torch_matmul_floor_fn(weights, x):
+    """`matmul_floor_fn` with torch's matrix products (its own BLAS): how much of torch's lead is its BLAS."""
+    import torch
+
+    torch.set_num_threads(1)
+    ws = [torch.from_numpy(w.T.copy()) for w, _ in weights]
+    acts = [torch.from_numpy(x)] + [torch.ones(len(x), w.shape[1]) for w in ws]
+    grads = [torch.ones_like(a) for a in acts[1:]]
+
+    def run() -> None:
+        for k, w in enumerate(ws):
+            acts[k] @ w
+        for k in reversed(range(len(ws))):
+            acts[k].T @ grads[k]
+            if k:
+                grads[k] @ ws[k].T
+
+    return run
+
+
 def peak_bytes(fn) -> int:
     """Peak memory allocated during one call (numpy reports its buffers to tracemalloc)."""
     fn()
@@ -270,6 +292,7 @@ def bench_config(width: int, batch: int, repeat: int) -> dict:
         fused_capture = fused.capture_seconds
     try:
         fns["torch"] = torch_step_fn(weights, x, t)[0]
+        fns["torch matmul floor"] = torch_matmul_floor_fn(weights, x)
     except ImportError:
         pass
     timing = paired_ratios(fns, repeat)
@@ -291,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     print("training step: MLP 784-[W]x5-10, BatchNorm1d + ReLU, float32, SGD, cross-entropy; "
           "ratios: median of paired time ratios to the hand-written numpy step")
     header = (f"{'W':>4} {'batch':>5} {'numpy':>9} {'torch':>6} {'eager':>6} {'compiled':>8} {'fused':>6} "
-              f"{'floor':>6} {'comp/torch':>10} {'fused/torch':>11} {'fused/floor':>11} {'capture':>8} "
+              f"{'floor':>6} {'t.floor':>7} {'comp/torch':>10} {'fused/torch':>11} {'fused/floor':>11} {'capture':>8} "
               f"{'MB eager':>8} {'MB comp':>7}")
     print(header)
     failed = False
@@ -308,12 +331,13 @@ def main(argv: list[str] | None = None) -> int:
             comp = tm["compiled"]["ratio"]
             fused = tm["fused"]["ratio"] if "fused" in tm else None
             floor = tm["matmul floor"]["ratio"]
+            torch_floor = tm["torch matmul floor"]["ratio"] if "torch matmul floor" in tm else None
 
             def cell(value: float | None, width: int) -> str:
                 return f"{'-' if value is None else f'{value:.2f}':>{width}}"
 
             print(f"{width:>4} {batch:>5} {fmt_time(tm['numpy']['median']):>9} {cell(torch_ratio, 6)} "
-                  f"{tm['eager']['ratio']:>6.2f} {comp:>8.2f} {cell(fused, 6)} {floor:>6.2f} "
+                  f"{tm['eager']['ratio']:>6.2f} {comp:>8.2f} {cell(fused, 6)} {floor:>6.2f} {cell(torch_floor, 7)} "
                   f"{cell(comp / torch_ratio if torch_ratio else None, 10)} "
                   f"{cell(fused / torch_ratio if torch_ratio and fused else None, 11)} "
                   f"{cell(fused / floor if fused else None, 11)} {row['capture_seconds'] * 1e3:>6.0f}ms "

@@ -211,6 +211,7 @@ class Linear(Function):
     """
 
     writes_out = True
+    epilogue: type[Function] = Add  # the bias add: a fused step may compute it in the kernel that follows
 
     @classmethod
     def lower(cls, out: np.ndarray, x: np.ndarray, w: np.ndarray,
@@ -742,8 +743,16 @@ class _Extreme(Function):
     """
 
     reduce = staticmethod(np.max)
+    reduce_ufunc: np.ufunc = np.maximum  # what `reduce` calls: its `.reduce` is the compiled form
     saves_output = True
     writes_out = True
+
+    @classmethod
+    def lower(cls, out: np.ndarray, a: np.ndarray, axis: AxisArg, keepdims: bool) -> list[Callable[[], Any]] | None:
+        if a.dtype.kind not in "fiu" or a.size == 0:
+            return None
+        axes = _normalize_axis(axis, a.ndim, cls.__name__.lower())
+        return [partial(cls.reduce_ufunc.reduce, a, axis=axes, keepdims=keepdims, out=out)]
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, type(self).__name__.lower())
@@ -775,10 +784,12 @@ class ExtremeShare(Function):
 
 class Max(_Extreme):
     reduce = staticmethod(np.max)
+    reduce_ufunc = np.maximum
 
 
 class Min(_Extreme):
     reduce = staticmethod(np.min)
+    reduce_ufunc = np.minimum
 
 
 # ----------------------------------------------------------------------------- shape and movement

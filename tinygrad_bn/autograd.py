@@ -214,11 +214,17 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and, in grad mode, record this op for backward."""
-        if STATE.monitor is not None:  # anomaly detection or profiling: it runs this op (with itself off)
-            return STATE.monitor.forward(cls, inputs, params)
+        state = STATE  # one global lookup: this runs for every op of every step
+        if state.monitor is not None:  # anomaly detection or profiling: it runs this op (with itself off)
+            return state.monitor.forward(cls, inputs, params)
         fn = object.__new__(cls)
         try:
-            data = fn.forward(*[t.data for t in inputs], **params)
+            if len(inputs) == 2:  # most ops: no list built for the arrays
+                data = fn.forward(inputs[0].data, inputs[1].data, **params)
+            elif len(inputs) == 1:
+                data = fn.forward(inputs[0].data, **params)
+            else:
+                data = fn.forward(*[t.data for t in inputs], **params)
         except OpError:
             raise
         except (ValueError, IndexError, TypeError) as err:  # numpy's message, with the op and the shapes
@@ -232,15 +238,15 @@ class Function:
         out.grad = None
         out._retains_grad = False
         out.name = None
-        if STATE.tracer is not None:
-            STATE.tracer.record_op(fn, inputs, params, out)
-        if STATE.grad_enabled and cls.differentiable:
+        if state.tracer is not None:
+            state.tracer.record_op(fn, inputs, params, out)
+        if state.grad_enabled and cls.differentiable:
             needs = tuple([t._requires_grad for t in inputs])
-            if True in needs or STATE.trace:
+            if True in needs or state.trace:
                 fn.parents = inputs
                 fn.needs = needs
                 fn.params = params
-                fn.scope = STATE.scope
+                fn.scope = state.scope
                 if cls.saves_output:  # the output is alive whenever its backward runs: the ref never gives None then
                     fn.output = weakref.ref(out)  # type: ignore[assignment]  # the output outlives its backward
                 out._requires_grad = True in needs
@@ -351,6 +357,7 @@ def backpropagate(
     previous_mode, previous_scope = STATE.grad_enabled, STATE.scope
     STATE.grad_enabled = create_graph
     monitor = STATE.monitor  # anomaly detection or profiling: it runs each op's backward
+    plain_sums = not create_graph and monitor is None and STATE.tracer is None
     if monitor is not None:
         monitor.begin_backward()
     try:
@@ -387,7 +394,13 @@ def backpropagate(
                 if have.dtype != want.dtype:
                     parent_grad = parent_grad.astype(want.dtype)
                 previous = grads.get(id(parent))
-                grads[id(parent)] = parent_grad if previous is None else previous + parent_grad
+                if previous is None:
+                    grads[id(parent)] = parent_grad
+                elif plain_sums:  # no graph, capture or monitor needs the sum as an op: Add's forward, directly
+                    grads[id(parent)] = parent_grad._result_class._wrap(
+                        np.asarray(np.add(previous.data, parent_grad.data)))
+                else:
+                    grads[id(parent)] = previous + parent_grad
             if not retain_graph and ctx.saves_values:
                 ctx.release()
     finally:

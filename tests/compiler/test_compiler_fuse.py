@@ -121,3 +121,50 @@ def test_a_fused_step_stops_on_a_non_finite_batch_like_eager():
     for k, v in model.state_dict().items():
         if "running" in k:
             np.testing.assert_array_equal(v, before[k])
+
+
+def test_bn_values_are_recomputed_by_the_backward_kernel_not_stored():
+    """Rematerialization: the BN forward kernel writes to memory only what code outside the kernels reads
+    (the ReLU output, for the next matmul, and per-column values); the backward kernel computes the
+    centered, normalized and pre-ReLU values again from the layer's product, bias, mean and deviation."""
+    model = build_model("bn1d", np.float32)
+    step = jit(make_step(model, OPTIMIZERS["sgd"](model.parameters())), fuse=True)
+    for x, y in batches(np.float32)[:3]:
+        step(Tensor(x), Tensor(y))
+    entry = next(e for es in step.entries.values() for e in es if e.program is not None)
+    full = (8, 16)
+    slots = {s.index: s for s in entry.tracer.slots}
+    forward = [item for item in entry.program.listing if item["name"].startswith("Fused[Add Mean Sub")]
+    assert len(forward) == 2  # the two BN layers
+    for item in forward:
+        written = [slots[w].shape for w in item["writes"] if w in slots]
+        assert written.count(full) == 1, written  # the ReLU output alone
+
+
+def test_a_value_read_after_its_operand_changes_is_not_recomputed():
+    """A run's value whose operands include a parameter that the optimizer changes before a later run reads
+    the value is stored, not recomputed (recomputing would see the new parameter): fused equals eager."""
+
+    def run(fuse: bool) -> list[np.ndarray]:
+        w = Tensor(np.linspace(0.5, 1.5, 6), requires_grad=True)
+        optimizer = optim.SGD([w], lr=0.1)
+
+        def step(x: Tensor) -> tuple:
+            optimizer.zero_grad()
+            h = x * w + 1.0
+            loss = (h * h).mean()
+            loss.backward()
+            optimizer.step()
+            return loss, (h * 2.0 - 1.0).sum(axis=0)
+
+        compiled = jit(step, fuse=True) if fuse else step
+        rng = np.random.default_rng(3)
+        got = []
+        for _ in range(5):
+            loss, out = compiled(Tensor(rng.standard_normal((4, 6))))
+            got += [loss.numpy(), out.numpy(), w.numpy().copy()]
+        assert not fuse or compiled.replays == 3
+        return got
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import _all_finite
-from .tape import Check, InPlace, OpCall, SetGrad
+from .tape import LEAF, Check, InPlace, OpCall, PyCall, SetGrad
 
 # op name -> expression of its operands (a, b); the result of each is one value of the output's dtype
 EXPRESSIONS: dict[str, str] = {
@@ -191,6 +191,80 @@ def find_runs(live: list, slots: list) -> list:
     return result
 
 
+REMAT_LIMIT = 6  # at most this many elementwise ops are recomputed for one value instead of storing it
+
+
+def _chain(run: FusedCall, value: int, kinds: dict[int, str]) -> list[OpCall] | None:
+    """The members of `run` that compute the elementwise `value` from the run's inputs and its column values
+    (kept in memory anyway), in the run's order; None if that takes more than REMAT_LIMIT ops."""
+    by_output = {m.output: m for m in run.members}
+    needed: set[int] = set()
+    stack = [value]
+    while stack:
+        i = stack.pop()
+        member = by_output.get(i)
+        if member is None or i in needed or kinds[i] != "ew":
+            continue
+        needed.add(i)
+        if len(needed) > REMAT_LIMIT:
+            return None
+        stack.extend(member.inputs)
+    return [m for m in run.members if m.output in needed]
+
+
+def clone_chains(live: list, slots: list, outputs: list[int], reads: Callable) -> int:
+    """Rematerialization across kernels: where a run reads an elementwise value that an earlier run computed
+    (BN's centered and normalized values and the pre-ReLU output, read by its backward kernel), and only
+    runs read it, the reading runs compute it again from what it was computed from (the layer's product
+    and bias, its mean and standard deviation), so the earlier kernel never writes it and the later one
+    reads one array instead of three. The same operations make the same values. Returns the number of
+    values that no longer go through memory."""
+    runs = [ins for ins in live if isinstance(ins, FusedCall)]
+    position = {id(ins): k for k, ins in enumerate(live)}
+    producer: dict[int, FusedCall] = {}
+    for run in runs:
+        for m in run.members:
+            producer[m.output] = run
+    readers: dict[int, list] = {}
+    for ins in live:
+        if isinstance(ins, FusedCall):
+            own = {m.output for m in ins.members}
+            for i in {i for m in ins.members for i in m.inputs if i not in own}:
+                readers.setdefault(i, []).append(ins)
+        else:
+            for i in reads(ins):
+                readers.setdefault(i, []).append(ins)
+    kinds = {m.output: _kind_name(m, slots, run.shape) for run in runs for m in run.members}
+    def writes_to(ins: Any, leaves: set[int]) -> bool:  # an in-place update or a call changing one of `leaves`
+        if isinstance(ins, InPlace):
+            return ins.target in leaves
+        if isinstance(ins, PyCall):  # its declared writes (a capture refuses any write it does not declare)
+            return any(slots[i].tensor is t for t in ins.writes for i in leaves)
+        return False
+
+    cloned = 0
+    copies: dict[int, tuple[FusedCall, dict[int, tuple[int, int, OpCall]]]] = {}  # run -> members to prepend
+    for value, run in list(producer.items()):
+        users = readers.get(value, [])
+        if (kinds[value] != "ew" or value in outputs or not users
+                or any(not isinstance(u, FusedCall) or u.shape != run.shape for u in users)):
+            continue
+        chain = _chain(run, value, kinds)
+        if chain is None:
+            continue
+        leaves = {i for m in chain for i in m.inputs if slots[i].kind == LEAF} - {m.output for m in chain}
+        start, end = position[id(run)], max(position[id(u)] for u in users)
+        if leaves and any(writes_to(ins, leaves) for ins in live[start + 1:end]):
+            continue  # a persistent operand changes in between (an optimizer step): keep the stored value
+        for user in users:
+            copies.setdefault(id(user), (user, {}))[1].update({id(m): (position[id(run)], k, m) for k, m in
+                                                                  enumerate(run.members) if m in chain})
+        cloned += 1
+    for user, chains in copies.values():  # in the order they were computed: every operand before its use
+        user.members = [m for _, _, m in sorted(chains.values(), key=lambda c: (c[0], c[1]))] + user.members
+    return cloned
+
+
 def plan_outputs(fused: FusedCall, live: list, outputs: list[int], reads: Callable) -> None:
     """Which values of the run are read outside it (written to memory), and which come from outside."""
     produced = {m.output for m in fused.members}
@@ -198,8 +272,9 @@ def plan_outputs(fused: FusedCall, live: list, outputs: list[int], reads: Callab
     external: set[int] = set(outputs)
     for ins in live:
         if ins is not fused and id(ins) not in inside:
-            if isinstance(ins, FusedCall):
-                external.update(i for member in ins.members for i in member.inputs)
+            if isinstance(ins, FusedCall):  # what that run reads from outside itself
+                own = {member.output for member in ins.members}
+                external.update(i for member in ins.members for i in member.inputs if i not in own)
             else:
                 external.update(reads(ins))
     fused.outputs = [m.output for m in fused.members if m.output in external]
@@ -226,13 +301,18 @@ def generate(fused: FusedCall, slots: list) -> str:
         lv = max([level[i] for i in m.inputs] or [0])
         level[m.output] = lv + 1 if kinds[m.output] == "reduce" else lv
     outputs = list(fused.outputs)
-    for m in fused.members:  # an elementwise value read by a later pass must be stored between passes
+    # an elementwise value read by a later pass is recomputed there from the run's inputs and column values
+    # when that takes at most REMAT_LIMIT ops (rematerialization: no write, and the pass reads its operands
+    # instead), else stored between passes
+    remat = {m.output for m in fused.members if kinds[m.output] == "ew" and m.output not in outputs
+             and _chain(fused, m.output, kinds) is not None}
+    for m in fused.members:
         for i in m.inputs:
-            if kinds.get(i) == "ew" and level[i] < level[m.output] and kinds[m.output] != "reduce" \
-                    and i not in outputs:
+            if kinds.get(i) != "ew" or i in outputs or i in remat:
+                continue
+            if kinds[m.output] != "reduce" and level[i] < level[m.output]:
                 outputs.append(i)
-            if kinds.get(i) == "ew" and kinds[m.output] == "reduce" and level[i] < level[m.output] - 1 \
-                    and i not in outputs:
+            if kinds[m.output] == "reduce" and level[i] < level[m.output] - 1:
                 outputs.append(i)
     fused.outputs = outputs
     out_name = {o: f"out{k}" for k, o in enumerate(outputs)}
@@ -250,11 +330,21 @@ def generate(fused: FusedCall, slots: list) -> str:
             return f"c{local[i]}[j]"
         if where[i] == "alias":
             return value(alias[i], lv, column)
-        if level[i] < lv and not column:  # stored by an earlier pass
-            return f"{out_name[i]}[i, j]"
+        if level[i] < lv and not column:  # from an earlier pass: stored, or computed again in this one
+            if i in out_name:
+                return f"{out_name[i]}[i, j]"
+            name = f"r{local[i]}"
+            if i not in recomputed.setdefault(lv, set()):
+                m = members[i]
+                expr = EXPRESSIONS[m.op.__name__].format(*[value(x, lv, False) for x in m.inputs])
+                passes.setdefault(lv, []).append(f"{name} = {expr}")
+                recomputed[lv].add(i)
+            return name
         return f"v{local[i]}"
 
     alias: dict[int, int] = {}
+    members = {m.output: m for m in fused.members}
+    recomputed: dict[int, set[int]] = {}  # pass -> values computed again in it
     passes: dict[int, list[str]] = {}
     before: dict[int, list[str]] = {}
     after: dict[int, list[str]] = {}

@@ -183,6 +183,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
     if fuse:  # 3b. fusion: each run of elementwise ops and reductions becomes one generated kernel
         slots = list(slots)  # prepare may add temporaries (the tracer's own list stays as captured)
         live = fusion.find_runs(fusion.prepare(live, slots), slots)
+        fusion.clone_chains(live, slots, outputs, reads)
         kind.update({s.index: TEMP for s in slots if s.index not in kind})
         runs = [ins for ins in live if isinstance(ins, fusion.FusedCall)]
         for run in runs:

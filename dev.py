@@ -3,7 +3,7 @@
 
 The README's quick start is exactly `python3 dev.py demo` and `python3 dev.py test`. Each creates
 `.venv/` beside this file on first use, installs the package in editable mode with the extras the
-task needs, and reinstalls only when pyproject.toml changes. Needs nothing but Python >= 3.10.
+task needs, and reinstalls only when pyproject.toml or the version changes. Needs nothing but Python >= 3.10.
 """
 from __future__ import annotations
 
@@ -27,7 +27,11 @@ def setup(extras: str = "dev") -> None:
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    # The version is defined in tinygrad_bn/__init__.py, and an editable install's metadata copies it.
+    version = [line for line in (ROOT / "tinygrad_bn" / "__init__.py").read_text().splitlines()
+               if line.startswith("__version__")]
+    key = (ROOT / "pyproject.toml").read_bytes() + extras.encode() + repr(version).encode()
+    digest = hashlib.sha256(key).hexdigest()
     stamp = VENV / ".tinygrad_bn-installed"
     if stamp.exists() and stamp.read_text() == digest:
         return

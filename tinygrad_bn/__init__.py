@@ -42,7 +42,7 @@ __all__ = [
     "randn_like", "nn", "optim", "jit", "JitError", "CompiledStep", "TrainingDivergedError",
     "detect_anomaly", "profile", "AnomalyError",
 ]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is defined: pyproject.toml reads it from here
 
 # Subpackages reachable as attributes after `import tinygrad_bn`, as `torch.nn` is after `import torch`:
 # nn and optim are imported above; the others load on first use, so importing the package stays fast.

@@ -4,6 +4,10 @@
 The README's quick start is exactly `python3 dev.py demo` and `python3 dev.py test`. Each creates
 `.venv/` beside this file on first use, installs the package in editable mode with the extras the
 task needs, and reinstalls only when pyproject.toml or the version changes. Needs nothing but Python >= 3.10.
+
+`python3 dev.py test` runs ruff, then the whole suite under coverage (pytest-cov, every process the tests
+start included; the report is printed and a total below the floor in pyproject.toml fails). With arguments,
+`python3 dev.py test ARGS` runs `pytest ARGS` without coverage: a part of the suite would miss the floor.
 """
 from __future__ import annotations
 
@@ -57,7 +61,15 @@ def main(argv: list[str]) -> None:
     elif task == "test":
         setup()
         run([PYTHON, "-m", "ruff", "check", "."])
-        run([PYTHON, "-m", "pytest", "-q", *rest])
+        if rest:
+            run([PYTHON, "-m", "pytest", "-q", *rest])
+        else:
+            # Every process the tests start writes its coverage data beside this file, whatever its own folder
+            # (forked workers read the name from pyproject.toml, relative); COVERAGE_FILE may put it elsewhere,
+            # e.g. to keep two runs in one checkout apart.
+            data_file = ROOT / os.environ.get("COVERAGE_FILE", ".coverage")
+            env = {**os.environ, "COVERAGE_FILE": str(data_file)}
+            run([PYTHON, "-m", "pytest", "-q", "--cov", "--cov-report=term"], env=env)
     elif task == "bench":
         setup()
         run([PYTHON, "benchmarks/bench_engine.py", *rest])

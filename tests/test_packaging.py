@@ -1,6 +1,6 @@
 """Packaging facts the wheel check in CI (.ci/check_wheel) relies on, checked fast in the test suite: one version
 (defined in tinygrad_bn/__init__.py, read by pyproject.toml, recorded in the installed metadata and in the
-changelog), py.typed shipped, the package data and the extras declared."""
+changelog), py.typed shipped, the package data declared, and the coverage settings that measure worker processes."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -45,6 +45,13 @@ def test_every_extra_is_declared_and_the_tools_are_in_dev():
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert set(extras) == {"viz", "test", "fast", "examples", "dev"}
     names = {extra: {re.split(r"[<>=\[ ;]", dep)[0] for dep in deps} for extra, deps in extras.items()}
+    assert {"pytest-cov", "coverage"} <= names["test"]
     assert {"ruff", "mypy", "build"} <= names["dev"]
     assert "urls" not in PYPROJECT["project"]  # none given rather than invented
 
+
+def test_coverage_follows_subprocesses_and_worker_processes():
+    run = PYPROJECT["tool"]["coverage"]["run"]
+    assert run["source"] == ["tinygrad_bn"] and "subprocess" in run["patch"]
+    assert "multiprocessing" in run["concurrency"] and run["sigterm"] is True
+    assert PYPROJECT["tool"]["coverage"]["report"]["fail_under"] >= 90

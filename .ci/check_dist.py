@@ -55,7 +55,8 @@ def check_wheel(path: Path, version: str, project: dict) -> None:
         wanted = package_files()
         check(not wanted - in_package, f"wheel: missing {sorted(wanted - in_package)}")
         check(not in_package - wanted, f"wheel: files that are not the package's own: {sorted(in_package - wanted)}")
-        for must in ("tinygrad_bn/py.typed", "tinygrad_bn/viz/static/explorer.js", "tinygrad_bn/viz/static/watch.html"):
+        for must in ("tinygrad_bn/py.typed", "tinygrad_bn/viz/static/explorer.js", "tinygrad_bn/viz/static/watch.html",
+                     dist_info + "licenses/LICENSE"):
             check(must in names, f"wheel: no {must}")
         meta = Parser().parsestr(wheel.read(dist_info + "METADATA").decode())
         entry_points = wheel.read(dist_info + "entry_points.txt").decode()
@@ -98,14 +99,14 @@ def check_sdist(path: Path, version: str) -> None:
         names = {m.name for m in sdist.getmembers() if m.isfile()}
     check(all(n.startswith(top) for n in names), f"sdist: files outside {top}")
     files = {n[len(top):] for n in names}
-    for must in ("PKG-INFO", "pyproject.toml", "README.md", "CHANGELOG.md", "tinygrad_bn/__init__.py",
+    for must in ("PKG-INFO", "pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "tinygrad_bn/__init__.py",
                  "tinygrad_bn/py.typed", "tinygrad_bn/viz/static/explorer.js"):
         check(must in files, f"sdist: no {top + must}")
     allowed = ("tinygrad_bn/", "tinygrad_bn.egg-info/", "PKG-INFO", "pyproject.toml", "README.md", "CHANGELOG.md",
-               "MANIFEST.in", "setup.cfg")
+               "LICENSE", "MANIFEST.in", "setup.cfg")
     extra = sorted(f for f in files if not f.startswith(allowed) or "__pycache__" in f or f.endswith(".pyc"))
     check(not extra, f"sdist: files beyond the package and what building it needs: {extra}")
-    print(f"{path.name}: {len(names)} files: the package, pyproject.toml, README.md, CHANGELOG.md, PKG-INFO")
+    print(f"{path.name}: {len(names)} files: the package, pyproject.toml, README.md, CHANGELOG.md, LICENSE, PKG-INFO")
 
 
 def main(dist: Path) -> None:

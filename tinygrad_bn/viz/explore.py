@@ -152,15 +152,6 @@ def explore(
     """
     from .graph import RANKDIRS, draw_graph  # noqa: F401 - draw_graph checks the graphviz package is there
 
-    if not dot_available():
-        raise GraphvizNotFoundError(
-            "explore: Graphviz's `dot` program was not found on PATH; the explorer lays out its graph with it. "
-            "Install the system package: `sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
-            "(macOS), `conda install graphviz`. Without it, `draw_graph(...)` still gives the DOT source.")
-    try:
-        import graphviz
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("explore needs the graphviz package: pip install 'tinygrad_bn[viz]'") from err
     if not outputs:
         raise ValueError("explore: give at least one output tensor")
     for i, t in enumerate(outputs):
@@ -174,6 +165,16 @@ def explore(
         raise ValueError(f"explore: depth must be >= 0 or None, got {depth}")
     if bins < 1:
         raise ValueError(f"explore: bins must be >= 1, got {bins}")
+    # the caller's mistakes first, whatever is installed; then what the machine lacks
+    if not dot_available():
+        raise GraphvizNotFoundError(
+            "explore: Graphviz's `dot` program was not found on PATH; the explorer lays out its graph with it. "
+            "Install the system package: `sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
+            "(macOS), `conda install graphviz`. Without it, `draw_graph(...)` still gives the DOT source.")
+    try:
+        import graphviz
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("explore needs the graphviz package: pip install 'tinygrad_bn[viz]'") from err
 
     names = _Names.from_params(params)
     _find_inputs(outputs, names)

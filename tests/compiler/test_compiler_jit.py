@@ -343,3 +343,24 @@ def test_fit_falls_back_to_eager_with_a_warning_when_the_step_cannot_be_replayed
         history = fit(model, F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), DataLoader(x, y, 8), 2,
                       progress=False)
     assert history.epochs == 2 and all(np.isfinite(history.train_loss))
+
+
+def test_the_program_cache_keeps_the_most_recent_signatures():
+    """With cache_size=2, a third batch size evicts the least recently used program: coming back to it
+    captures again (two more eager runs), while a size still cached replays at once; every call's loss is
+    the eager one, bit for bit."""
+    runs = {}
+    for compiled in (False, True):
+        model = build_model("bn1d", np.float64)
+        optimizer = OPTIMIZERS["momentum"](model.parameters())
+        step = jit(make_step(model, optimizer), cache_size=2) if compiled else make_step(model, optimizer)
+        losses, counts = [], []
+        for size, calls in ((4, 3), (5, 3), (6, 3), (4, 3), (6, 1)):
+            for x, y in batches(np.float64, n=calls, size=size):
+                losses.append(np.array(step(Tensor(x), Tensor(y))[0].data))
+            if compiled:
+                counts.append((step.captures, step.replays, len(step.entries)))
+        runs[compiled] = losses
+    assert counts == [(2, 1, 1), (4, 2, 2), (6, 3, 2), (8, 4, 2), (8, 5, 2)]
+    for a, b in zip(runs[True], runs[False]):
+        np.testing.assert_array_equal(a, b)

@@ -180,3 +180,28 @@ def test_train_watch_records_every_epoch_and_the_watch_command_writes_its_page(t
     assert main([*resumed[:8], "2", *resumed[9:], "--resume"]) == 0
     records = json.loads((tmp_path / "rw" / "watch.json").read_text())["records"]
     assert [r["epoch"] for r in records] == [0, 1, 2]
+
+
+def test_train_compiled_eager_and_fused_runs_agree(tmp_path, capsys):
+    """`train` compiles its steps by default: `--no-compile` gives the same history bit for bit (eager), and
+    `--fuse` (numba kernels) the same to rounding."""
+    histories = {}
+    runs = [("compiled", []), ("eager", ["--no-compile"])]
+    try:
+        import numba  # noqa: F401
+
+        runs.append(("fused", ["--fuse"]))
+    except ImportError:
+        pass
+    for name, extra in runs:
+        out = tmp_path / name
+        code = main(["train", "--dataset", "digits", "--batchnorm", "--hidden", "32,32", "--epochs", "2",
+                     "--no-progress", "--out", str(out), *extra])
+        assert code == 0, capsys.readouterr().err
+        histories[name] = json.loads((out / "history.json").read_text())["history"]
+    for key in ("train_loss", "train_acc", "dev_loss", "dev_acc"):
+        assert histories["eager"][key] == histories["compiled"][key], key
+        if "fused" in histories:
+            assert histories["fused"][key] == pytest.approx(histories["compiled"][key], rel=1e-4, abs=2e-3), key
+    if "fused" in histories:  # the kernels ran: they sum in another order (float64), so the last bits differ
+        assert histories["fused"]["train_loss"] != histories["compiled"]["train_loss"]

@@ -5,9 +5,10 @@ output's gradient as a Tensor and returns the inputs' gradients as Tensors, buil
 Because backward is itself made of recorded operations, running it with grad mode on (`create_graph=True`)
 records the gradient computation as a graph that can be differentiated again.
 
-The engine's files import one way at run time, bottom to top: autograd <- ops <- tensor. This module and
-ops.py name `tensor.Tensor` in annotations only (imported under `TYPE_CHECKING`), and `Function.apply`
-makes its outputs of `inputs[0]._result_class` (tensor.Tensor, also for a Parameter's results).
+The engine's files import one way, bottom to top: autograd <- ops <- tensor. This module and ops.py are
+written against `Tensor`, the Protocol below (what they use of a tensor), which tensor.Tensor provides
+(mypy checks that at every op call); `Function.apply` makes its outputs of `inputs[0]._result_class`
+(tensor.Tensor, also for a Parameter's results) and is typed to return the type it is given.
 """
 from __future__ import annotations
 
@@ -15,21 +16,80 @@ import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 
-if TYPE_CHECKING:  # for annotations only: at run time this module imports neither tensor.py nor ops.py
+if TYPE_CHECKING:
     from types import CodeType
 
-    from .tensor import Tensor
+
+class Tensor(Protocol):
+    """What the engine's lower layers (this module and ops.py) use of a tensor; tensor.Tensor provides it.
+
+    They are written against this description instead of importing tensor.py, so the engine's files
+    import one way, bottom to top (autograd <- ops <- tensor), for the type checker too. mypy checks that
+    tensor.Tensor matches it wherever a tensor is passed to an op.
+    """
+
+    data: np.ndarray
+    grad: Any  # tensor.Tensor | None: a settable attribute of a protocol must match exactly (invariance)
+    name: str | None
+    _requires_grad: bool
+    _retains_grad: bool
+    _ctx: Function | None
+    _result_class: ClassVar[type[Any]]
+
+    @property
+    def requires_grad(self) -> bool: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def T(self) -> Tensor: ...
+    @property
+    def mT(self) -> Tensor: ...
+    def reshape(self, *shape: Any) -> Tensor: ...
+    def transpose(self, *axes: Any) -> Tensor: ...
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor: ...
+    def broadcast_to(self, shape: Any) -> Tensor: ...
+    def unsqueeze(self, axis: int) -> Tensor: ...
+    def astype(self, dtype: Any) -> Tensor: ...
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor: ...
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor: ...
+    def log(self) -> Tensor: ...
+    def exp(self) -> Tensor: ...
+    def sqrt(self) -> Tensor: ...
+    def logical_and(self, other: Any) -> Tensor: ...
+    def __getitem__(self, index: Any) -> Tensor: ...
+    def __add__(self, other: Any) -> Tensor: ...
+    def __radd__(self, other: Any) -> Tensor: ...
+    def __sub__(self, other: Any) -> Tensor: ...
+    def __rsub__(self, other: Any) -> Tensor: ...
+    def __mul__(self, other: Any) -> Tensor: ...
+    def __rmul__(self, other: Any) -> Tensor: ...
+    def __truediv__(self, other: Any) -> Tensor: ...
+    def __pow__(self, other: Any) -> Tensor: ...
+    def __matmul__(self, other: Any) -> Tensor: ...
+    def __neg__(self) -> Tensor: ...
+    def __eq__(self, other: Any) -> Tensor: ...  # type: ignore[override]  # elementwise: a Tensor, not a bool
+    def __ge__(self, other: Any) -> Tensor: ...
+    def detach(self) -> Tensor: ...
+
+
+TensorT = TypeVar("TensorT", bound=Tensor)  # an op's result has its inputs' tensor type (tensor.Tensor)
 
 
 class Monitor(Protocol):
     """What `STATE.monitor` holds (debug.py's anomaly detection and profiler): it runs each op's forward and
     backward in the engine's place, and is told when a backward pass begins and ends."""
 
-    def forward(self, cls: type[Function], inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor: ...
+    def forward(self, cls: type[Function], inputs: tuple[TensorT, ...], params: dict[str, Any]) -> TensorT: ...
     def backward(self, ctx: Function, grad: Tensor) -> Sequence[Tensor | None]: ...
     def begin_backward(self) -> None: ...
     def end_backward(self) -> None: ...
@@ -95,6 +155,23 @@ class TrainingDivergedError(RuntimeError):
     """A value that must stay finite (a loss, a batch's statistics) became NaN or infinite."""
 
 
+KernelT = TypeVar("KernelT", bound=Callable[..., Any])
+FUSED_FORMS: dict[Callable[..., Any], str] = {}  # numpy kernel -> numba source of the same computation
+
+
+def fused_form(source: str) -> Callable[[KernelT], KernelT]:
+    """Decorator for a numpy kernel of `update_in_place` or a check: `source` (Python defining `kernel`,
+    compilable by numba) takes the same arguments and makes the same operations in the same dtypes,
+    without numpy's cost per call on small arrays. Fused compiled steps call it instead (compiler/fuse.py);
+    declared here, beside the kernel, so the layers that define kernels need not import the compiler."""
+
+    def declare(kernel: KernelT) -> KernelT:
+        FUSED_FORMS[kernel] = source
+        return kernel
+
+    return declare
+
+
 def check_finite(tensor: Tensor, what: str | Callable[[], str]) -> None:
     """Raise `TrainingDivergedError` naming `what` when `tensor` holds NaN or inf.
 
@@ -110,6 +187,13 @@ def check_finite(tensor: Tensor, what: str | Callable[[], str]) -> None:
         raise TrainingDivergedError(_divergence_message(what() if callable(what) else what))
 
 
+@fused_form("""
+def kernel(array):
+    for value in array.flat:
+        if not np.isfinite(value):
+            return False
+    return True
+""")
 def _all_finite(array: np.ndarray) -> bool:
     return bool(np.isfinite(array).all())
 
@@ -212,7 +296,7 @@ class Function:
         return None
 
     @classmethod
-    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+    def apply(cls, *inputs: TensorT, **params: Any) -> TensorT:
         """Run forward on the inputs' arrays and, in grad mode, record this op for backward."""
         state = STATE  # one global lookup: this runs for every op of every step
         if state.monitor is not None:  # anomaly detection or profiling: it runs this op (with itself off)
@@ -233,7 +317,7 @@ class Function:
             raise kind(f"{cls.__name__.lower()}: {err} (inputs: {shapes})") from None
         if type(data) is not np.ndarray:  # numpy returns scalars for 0-d results: keep one array type
             data = np.asarray(data)
-        out = object.__new__(inputs[0]._result_class)
+        out: TensorT = object.__new__(inputs[0]._result_class)
         out.data = data
         out.grad = None
         out._retains_grad = False
@@ -270,15 +354,15 @@ class Function:
         return f"<{self.name}>"
 
 
-def topological_order(roots: Sequence[Tensor], follow_all: bool = False) -> list[Tensor]:
+def topological_order(roots: Sequence[TensorT], follow_all: bool = False) -> list[TensorT]:
     """Every tensor that requires grad and leads to `roots`, inputs before the ops that use them.
 
     Iterative depth-first search, so a chain of any length works (no recursion limit). `follow_all`
     also includes inputs that need no gradient (constants, buffers), for drawing the whole graph.
     """
-    order: list[Tensor] = []
+    order: list[TensorT] = []
     seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    stack: list[tuple[TensorT, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -292,7 +376,7 @@ def topological_order(roots: Sequence[Tensor], follow_all: bool = False) -> list
         if ctx is not None:
             for parent in ctx.parents:
                 if (parent._requires_grad or follow_all) and id(parent) not in seen:
-                    stack.append((parent, False))
+                    stack.append((parent, False))  # type: ignore[arg-type]  # an op's inputs: of its output's class
     return order
 
 
@@ -429,13 +513,13 @@ def _as_tuple(x: Any) -> tuple:
 
 
 def grad(
-    outputs: Tensor | Sequence[Tensor],
-    inputs: Tensor | Sequence[Tensor],
-    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    outputs: TensorT | Sequence[TensorT],
+    inputs: TensorT | Sequence[TensorT],
+    grad_outputs: TensorT | Sequence[TensorT | None] | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
-) -> tuple[Tensor | None, ...]:
+) -> tuple[TensorT | None, ...]:
     """Gradients of `outputs` with respect to `inputs`, returned as a tuple; no `.grad` is touched.
 
     Mirrors `torch.autograd.grad`. With `create_graph=True` the returned gradients are themselves
@@ -449,7 +533,7 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     found = backpropagate(outs, seeds, retain_graph, create_graph, targets=ins)
-    result = []
+    result: list[TensorT | None] = []
     for i, t in enumerate(ins):
         g = found.get(id(t))
         if g is None and not allow_unused:
@@ -457,7 +541,7 @@ def grad(
                 f"grad: input {i} (shape {t.shape}) is not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        result.append(g)
+        result.append(g)  # type: ignore[arg-type]  # a gradient has its input's tensor class
     return tuple(result)
 
 

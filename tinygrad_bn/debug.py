@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import STATE, Function
+from .autograd import STATE, Function, TensorT
+from .autograd import Tensor as TensorLike
 from .nn.module import Module
-from .tensor import Tensor
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB = tuple(os.path.abspath(p) + os.sep for p in {sysconfig.get_paths()["stdlib"],
@@ -213,7 +213,7 @@ class _Monitor:
         self.backward_of: list[Function | None] = []  # per running backward pass: the op whose backward runs
 
     # --- forward
-    def forward(self, cls: type[Function], inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
+    def forward(self, cls: type[Function], inputs: tuple[TensorT, ...], params: dict[str, Any]) -> TensorT:
         profiles = self.profiles
         STATE.monitor = None
         try:
@@ -233,8 +233,8 @@ class _Monitor:
             self._check_forward(cls, inputs, params, out)
         return out
 
-    def _check_forward(self, cls: type[Function], inputs: tuple[Tensor, ...], params: dict[str, Any],
-                       out: Tensor) -> None:
+    def _check_forward(self, cls: type[Function], inputs: tuple[TensorLike, ...], params: dict[str, Any],
+                       out: TensorLike) -> None:
         frame = sys._getframe(2)  # Function.apply's caller
         ctx = out._ctx
         if ctx is not None:  # where this op was called, for an anomaly in its backward later
@@ -297,7 +297,7 @@ class _Monitor:
                 profile.backward_pass_seconds += now - profile._backward_started.pop()
                 profile.backward_passes += 1
 
-    def backward(self, ctx: Function, grad: Tensor) -> Sequence[Tensor | None]:
+    def backward(self, ctx: Function, grad: TensorLike) -> Sequence[TensorLike | None]:
         self.backward_of[-1] = ctx  # also covers the reductions and sums of its gradients that follow
         if self.profiles:
             start = time.perf_counter()
@@ -311,7 +311,7 @@ class _Monitor:
             self._check_backward(ctx, grad, grads)
         return grads
 
-    def _check_backward(self, ctx: Function, grad: Tensor, grads: Sequence[Tensor | None]) -> None:
+    def _check_backward(self, ctx: Function, grad: TensorLike, grads: Sequence[TensorLike | None]) -> None:
         """A backward that returned non-finite gradients for a finite upstream gradient without an op making
         them (numpy inside a user's Function.backward): name the op whose backward it is."""
         for i, g in enumerate(grads):

@@ -15,23 +15,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .autograd import STATE, Function, op_error, sum_to_shape
+from .autograd import STATE, Function, Tensor, TensorT, op_error, sum_to_shape
 from .random import default_generator
-
-if TYPE_CHECKING:  # for annotations only: at run time ops.py does not import tensor.py (tensor.py imports it)
-    from .tensor import Tensor
 
 Grads = Sequence["Tensor | None"]  # one gradient (or None) per input, in input order
 AxisArg = int | tuple | None  # what reductions accept for `axis`
 
 
-def constant(value: Any, like: Tensor, dtype: Any = None) -> Tensor:
+def constant(value: Any, like: TensorT, dtype: Any = None) -> TensorT:
     """A Tensor holding a fixed value (not differentiated) of `like`'s dtype, e.g. the zero of a `where`."""
-    return like._result_class._wrap(np.asarray(value, dtype=like.dtype if dtype is None else dtype))
+    result: TensorT = like._result_class._wrap(np.asarray(value, dtype=like.dtype if dtype is None else dtype))
+    return result
 
 
 def _out(result: Any, out: np.ndarray | None) -> np.ndarray:

@@ -376,10 +376,10 @@ class Tensor:
     # ------------------------------------------------------------------ comparisons (not differentiable)
     def _compare(self, other: Any, op: type[autograd.Function]) -> Tensor:
         try:
-            other = self._lift(other, "compare")
+            operand = self._lift(other, "compare")
         except OverflowError:  # uint8 == 300: numpy compares with the exact value
-            other = Tensor._wrap(np.asarray(other))
-        return op.apply(self, other)
+            operand = Tensor._wrap(np.asarray(other))
+        return op.apply(self, operand)
 
     def __lt__(self, other: Any) -> Tensor:
         return self._compare(other, ops.Less)
@@ -927,8 +927,8 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         cond = condition if condition.dtype == np.bool_ else condition.astype(np.bool_)
     else:
         cond = Tensor._wrap(np.asarray(condition, dtype=bool))
-    a, b = _pair(a, b)
-    return ops.Where.apply(cond, a, b)
+    x, y = _pair(a, b)
+    return ops.Where.apply(cond, x, y)
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -939,14 +939,14 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; tied elements share the gradient evenly."""
-    a, b = _pair(a, b)
-    return ops.Maximum.apply(a, b)
+    x, y = _pair(a, b)
+    return ops.Maximum.apply(x, y)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; tied elements share the gradient evenly."""
-    a, b = _pair(a, b)
-    return ops.Minimum.apply(a, b)
+    x, y = _pair(a, b)
+    return ops.Minimum.apply(x, y)
 
 
 # ----------------------------------------------------------------------------- creation

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import _all_finite
+from ..autograd import FUSED_FORMS
 from .tape import LEAF, Check, InPlace, OpCall, PyCall, SetGrad
 
 # op name -> expression of its operands (a, b); the result of each is one value of the output's dtype
@@ -402,29 +402,10 @@ def generate(fused: FusedCall, slots: list) -> str:
 
 
 _KERNELS: dict[str, Callable[..., None]] = {}
-_VARIANTS: dict[Callable[..., Any], str] = {}
-
-
-def fused_variant(fn: Callable[..., Any], source: str) -> None:
-    """Declare `source` (Python defining `kernel`, compilable by numba) as the fused form of the numpy
-    kernel `fn` of an in-place update or a check: the same arguments and the same result (the same
-    operations in the same dtypes), without numpy's cost per call on small arrays. Fused steps call it."""
-    _VARIANTS[fn] = source
-
-
-# the engine's finiteness check (check_finite: BN's statistics, the loss), which cannot import the compiler
-fused_variant(_all_finite, """
-def kernel(array):
-    for value in array.flat:
-        if not np.isfinite(value):
-            return False
-    return True
-""")
-
-
 def variant(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The compiled fused form of `fn` if one was declared (see `fused_variant`), else `fn` itself."""
-    source = _VARIANTS.get(fn)
+    """The compiled fused form of the numpy kernel `fn` if it declares one (`autograd.fused_form`: BN's
+    running-statistics blend and batch counter, the finiteness check), else `fn` itself."""
+    source = FUSED_FORMS.get(fn)
     return fn if source is None else compile_kernel(source)
 
 
@@ -457,5 +438,5 @@ def bind(fused: FusedCall, arrays: dict[int, np.ndarray], slots: list) -> Callab
     return partial(kernel, *args)
 
 
-__all__ = ["available", "prepare", "find_runs", "plan_outputs", "generate", "compile_kernel", "bind", "FusedCall",
-           "fused_variant", "variant"]
+__all__ = ["available", "prepare", "clone_chains", "find_runs", "plan_outputs", "generate", "compile_kernel", "bind",
+           "FusedCall", "variant"]

@@ -28,7 +28,7 @@ from .plan import Program, build
 from .tape import JitError, Tracer, difference, persistent_leaves, unrecorded_writes
 
 if TYPE_CHECKING:
-    from ..nn.module import Module
+    from .tape import Module
 
 
 class JitWarning(UserWarning):

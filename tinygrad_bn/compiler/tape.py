@@ -16,14 +16,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only: the engine imports the compiler's tape, not the other way round
     from ..autograd import Function
-    from ..nn.module import Module
     from ..tensor import Tensor
+
+
+class Module(Protocol):
+    """What the tape keeps of a module that ran (an nn.Module; the compiler does not import nn): its mode,
+    which a replay needs unchanged."""
+
+    training: bool
 
 
 class JitError(RuntimeError):

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import Function, enable_grad, is_grad_enabled, topological_order
+from ..autograd import Tensor as TensorLike
 from ..tensor import Tensor, stack
 from ._pytree import Spec, flatten, tensor_leaves, unflatten
 
@@ -35,7 +36,7 @@ class Alias(Function):
     def forward(self, a: np.ndarray) -> np.ndarray:
         return a
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: TensorLike) -> tuple[TensorLike]:
         return (g,)
 
 

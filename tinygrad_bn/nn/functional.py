@@ -13,8 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import ops
-from ..autograd import STATE, OpError, check_finite, op_error, update_in_place
-from ..compiler.fuse import fused_variant
+from ..autograd import STATE, OpError, check_finite, fused_form, op_error, update_in_place
 from ..tensor import Tensor, where
 from .module import scope_name
 
@@ -541,19 +540,9 @@ def _statistics_owner() -> str:
     return f"the batch mean or variance of {owner or 'batch_norm'}"
 
 
-def _blend(running: np.ndarray, batch: np.ndarray, momentum: float, correction: float | None = None) -> None:
-    """running <- (1 - momentum) * running + momentum * batch (times the unbiasing `correction` for the
-    variance), in place, keeping running's dtype: the running statistics' update, as a numpy kernel."""
-    value = batch.reshape(running.shape)
-    if correction is not None:
-        value = value * correction
-    running *= 1.0 - momentum  # in place: the same two products and one sum, with no temporaries
-    running += momentum * value
-
-
-# `_blend` for fused compiled steps: the same products and sum per element, each in the dtype numpy uses
-# (a Python number takes the array's dtype), in one loop instead of five numpy calls on (C,) arrays.
-fused_variant(_blend, """
+# fused form: the same products and sum per element, each in the dtype numpy uses (a Python number takes
+# the array's dtype), in one loop instead of five numpy calls on (C,) arrays
+@fused_form("""
 def kernel(running, batch, momentum, correction=None):
     flat, values = running.reshape(-1), batch.reshape(-1)
     keep = np.empty(1, running.dtype)
@@ -566,6 +555,16 @@ def kernel(running, batch, momentum, correction=None):
         value = values[j] * factor[0] if correction is not None else values[j]
         flat[j] = flat[j] * keep[0] + scale[0] * value
 """)
+def _blend(running: np.ndarray, batch: np.ndarray, momentum: float, correction: float | None = None) -> None:
+    """running <- (1 - momentum) * running + momentum * batch (times the unbiasing `correction` for the
+    variance), in place, keeping running's dtype: the running statistics' update, as a numpy kernel."""
+    value = batch.reshape(running.shape)
+    if correction is not None:
+        value = value * correction
+    running *= 1.0 - momentum  # in place: the same two products and one sum, with no temporaries
+    running += momentum * value
+
+
 
 
 def _blend_cumulative(running: np.ndarray, batch: np.ndarray, counter: np.ndarray,

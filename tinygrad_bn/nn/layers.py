@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..autograd import update_in_place
-from ..compiler.fuse import fused_variant
+from ..autograd import fused_form, update_in_place
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -514,9 +513,7 @@ class MLP(Sequential):
         self.sizes, self.activation = sizes, activation
 
 
+@fused_form("def kernel(counter):\n    counter[()] += 1\n")
 def _increment(counter: np.ndarray) -> None:
     """counter += 1, in place (BN's num_batches_tracked)."""
     counter += 1
-
-
-fused_variant(_increment, "def kernel(counter):\n    counter[()] += 1\n")  # for fused compiled steps

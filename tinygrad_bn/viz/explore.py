@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import Tensor as TensorLike
 from ..autograd import grad, topological_order
 from ..serialization import atomic_write
 from ..summary import DEFAULT_BINS, summarize
@@ -117,7 +118,7 @@ class _ExplorerBuilder(_Builder):
     def cluster_attrs(self, path: tuple) -> dict[str, str]:
         return {"id": self.cluster_keys[tuple(id(m) for m in path)]}
 
-    def edge_attrs(self, parent: Tensor, t: Tensor, index: int) -> dict[str, str]:
+    def edge_attrs(self, parent: TensorLike, t: Tensor, index: int) -> dict[str, str]:
         src, dst = self.ids[id(parent)], self.ids[id(t)]
         edge_id = f"e_{src}_{dst}_{index}"
         self.edges.append([edge_id, src, dst])

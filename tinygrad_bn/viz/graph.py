@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import STATE, BackwardScope, Function, grad, topological_order
+from ..autograd import Tensor as TensorLike
 from ..tensor import Tensor
 
 # colours and shapes of each kind of node; the legend is drawn from this table
@@ -406,7 +407,7 @@ class _Builder:
         """Extra Graphviz attributes of the cluster of the modules `path` (outermost first); none here."""
         return {}
 
-    def edge_attrs(self, parent: Tensor, t: Tensor, index: int) -> dict[str, str]:
+    def edge_attrs(self, parent: TensorLike, t: Tensor, index: int) -> dict[str, str]:
         """Extra Graphviz attributes of the edge from input `index` (`parent`) to the op output `t`; none here."""
         return {}
 

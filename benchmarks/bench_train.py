@@ -195,33 +195,19 @@ def check_agreement(weights, x, t) -> list[str]:
     return problems
 
 
-def matmul_floor_fn(weights, x):
-    """The step's matrix products alone: the forward's, and the backward's for the weights and the inputs."""
-    ws = [w.T.copy() for w, _ in weights]
-    acts = [x]
-    for w in ws:
-        acts.append(np.ones((len(x), w.shape[1]), np.float32))
-    grads = [np.ones_like(a) for a in acts[1:]]
+def matmul_floor_fn(weights, x, use_torch: bool = False):
+    """The step's matrix products alone: the forward's, and the backward's for the weights and the inputs.
+    With `use_torch`, the same products with torch's own BLAS: how much of torch's lead is its BLAS."""
+    if use_torch:
+        import torch
 
-    def run() -> None:
-        for k, w in enumerate(ws):
-            acts[k] @ w
-        for k in reversed(range(len(ws))):
-            acts[k].T @ grads[k]
-            if k:
-                grads[k] @ ws[k].T
-
-    return run
-
-
-def torch_matmul_floor_fn(weights, x):
-    """`matmul_floor_fn` with torch's matrix products (its own BLAS): how much of torch's lead is its BLAS."""
-    import torch
-
-    torch.set_num_threads(1)
-    ws = [torch.from_numpy(w.T.copy()) for w, _ in weights]
-    acts = [torch.from_numpy(x)] + [torch.ones(len(x), w.shape[1]) for w in ws]
-    grads = [torch.ones_like(a) for a in acts[1:]]
+        torch.set_num_threads(1)
+        array, ones = torch.from_numpy, (lambda shape: torch.ones(*shape))
+    else:
+        array, ones = (lambda a: a), (lambda shape: np.ones(shape, np.float32))
+    ws = [array(w.T.copy()) for w, _ in weights]
+    acts = [array(x)] + [ones((len(x), w.shape[1])) for w in ws]
+    grads = [ones(tuple(a.shape)) for a in acts[1:]]
 
     def run() -> None:
         for k, w in enumerate(ws):
@@ -292,7 +278,7 @@ def bench_config(width: int, batch: int, repeat: int) -> dict:
         fused_capture = fused.capture_seconds
     try:
         fns["torch"] = torch_step_fn(weights, x, t)[0]
-        fns["torch matmul floor"] = torch_matmul_floor_fn(weights, x)
+        fns["torch matmul floor"] = matmul_floor_fn(weights, x, use_torch=True)
     except ImportError:
         pass
     timing = paired_ratios(fns, repeat)

@@ -168,3 +168,55 @@ def test_a_value_read_after_its_operand_changes_is_not_recomputed():
 
     for a, b in zip(run(True), run(False)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_bn_backward_kernel_writes_one_full_array_and_matches_eager():
+    """The BN backward kernel's first pass stores the gradient times gamma / std (its chain, with two
+    divisions, is too long to recompute); the second-pass gradient is recomputed from that stored array in
+    the last pass rather than stored too (a chain stops at values stored anyway), and the stored array
+    lives in the array of the kernel's result (it is last read, element by element, just before the last
+    pass overwrites it). So the kernel writes one (N, C) array, the gradient of the layer's product, where
+    it wrote three; the fused steps still equal the eager ones."""
+    eager = run("bn1d", "sgd", np.float64, fuse=False)
+    fused = run("bn1d", "sgd", np.float64, fuse=True)
+    np.testing.assert_allclose(fused[0], eager[0], rtol=1e-6)
+    for k in eager[1][-1]:
+        if eager[1][-1][k].dtype.kind == "f":
+            assert close(eager[1][-1][k], fused[1][-1][k], 1e-6), k
+    entry = next(e for es in fused[2].entries.values() for e in es if e.program is not None)
+    slots = {s.index: s for s in entry.tracer.slots}
+    backward = [item for item in entry.program.listing if item["name"].startswith("Fused[Add Sub Div Mul Add ReluGrad")]
+    assert len(backward) == 2  # the two BN layers
+    for item in backward:
+        full = [w for w in item["writes"] if w not in slots or slots[w].shape == (8, 16)]
+        assert len(full) == 1, item["writes"]
+    from functools import partial
+
+    from tinygrad_bn.compiler.fuse import _KERNELS
+
+    source_of = {id(kernel): source for source, kernel in _KERNELS.items()}
+    sources = {source_of[id(c.func)] for c in entry.program.calls if isinstance(c, partial) and id(c.func) in source_of}
+    backward_sources = [s for s in sources if "(ONE if" in s]  # ReluGrad's expression
+    assert len(backward_sources) == 1  # both layers share one kernel
+    assert backward_sources[0].count("[i, j] = ") == 2, backward_sources[0]  # the scratch value, the result over it
+
+
+def test_a_scratch_value_borrows_an_output_array_only_when_read_before_the_write():
+    """`_shared_arrays`: a value stored for a later pass of the kernel lives in the array of a result only
+    when every read of it comes before that result is written (same pass, earlier line, or earlier pass)."""
+    from types import SimpleNamespace
+
+    from tinygrad_bn.compiler.fuse import _shared_arrays
+
+    slot = SimpleNamespace(shape=(4, 3), dtype=np.dtype(np.float32))
+    slots = {10: slot, 11: slot}
+    names = {10: "out0", 11: "out1"}
+    first = ["v0 = in0[i, j] + in1[j]", "out1[i, j] = v0", "acc1[j] += v0"]
+    reads_then_writes = {0: first, 1: ["r0 = out1[i, j] * c2[j]", "out0[i, j] = r0", "acc3[j] += r0"]}
+    assert _shared_arrays(reads_then_writes, [11], [10], names, slots, (4, 3)) == {11: 10}
+    read_after = {0: first, 1: ["out0[i, j] = c2[j] * in0[i, j]", "acc3[j] += out1[i, j]"]}
+    assert _shared_arrays(read_after, [11], [10], names, slots, (4, 3)) == {}
+    read_in_a_later_pass = {**reads_then_writes, 2: ["acc4[j] += out1[i, j]"]}
+    assert _shared_arrays(read_in_a_later_pass, [11], [10], names, slots, (4, 3)) == {}
+    other_dtype = {10: SimpleNamespace(shape=(4, 3), dtype=np.dtype(np.float64)), 11: slot}
+    assert _shared_arrays(reads_then_writes, [11], [10], names, other_dtype, (4, 3)) == {}

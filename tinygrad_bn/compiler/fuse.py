@@ -194,16 +194,18 @@ def find_runs(live: list, slots: list) -> list:
 REMAT_LIMIT = 6  # at most this many elementwise ops are recomputed for one value instead of storing it
 
 
-def _chain(run: FusedCall, value: int, kinds: dict[int, str]) -> list[OpCall] | None:
-    """The members of `run` that compute the elementwise `value` from the run's inputs and its column values
-    (kept in memory anyway), in the run's order; None if that takes more than REMAT_LIMIT ops."""
+def _chain(run: FusedCall, value: int, kinds: dict[int, str],
+           stored: frozenset[int] | set[int] = frozenset()) -> list[OpCall] | None:
+    """The members of `run` that compute the elementwise `value` from the run's inputs, its column values and
+    the values in `stored` (all in memory anyway), in the run's order; None if that takes more than
+    REMAT_LIMIT ops."""
     by_output = {m.output: m for m in run.members}
     needed: set[int] = set()
     stack = [value]
     while stack:
         i = stack.pop()
         member = by_output.get(i)
-        if member is None or i in needed or kinds[i] != "ew":
+        if member is None or i in needed or kinds[i] != "ew" or (i in stored and i != value):
             continue
         needed.add(i)
         if len(needed) > REMAT_LIMIT:
@@ -286,6 +288,40 @@ def plan_outputs(fused: FusedCall, live: list, outputs: list[int], reads: Callab
     fused.inputs = seen
 
 
+def _shared_arrays(passes: dict[int, list[str]], scratch: list[int], external: list[int], out_name: dict[int, str],
+                   slots: list, full: tuple) -> dict[int, int]:
+    """Values stored only for the kernel's own later passes (scratch) that can live in the array of a value
+    the kernel writes for outside readers: the scratch value is last read in the pass that writes the other
+    one, before that write, element by element (BN backward: the first pass's gradient, read back by the
+    last pass, lives in the array of the last pass's result). One (N, C) array less to allocate, fill
+    and bring back into cache. Returns scratch value -> the value whose array it borrows."""
+    def reads(name: str, lv: int) -> bool:  # a line of a pass is `target = expression` or `acc[j] += expression`
+        return any(f"{name}[i, j]" in line.partition("= ")[2] for line in passes[lv])
+
+    shared: dict[int, int] = {}
+    for value in scratch:
+        name = out_name[value]
+        read = [lv for lv in passes if reads(name, lv)]
+        if not read:
+            continue
+        last = max(read)
+        for target in external:
+            target_name = out_name[target]
+            if target in shared.values() or _layout(slots[target].shape, full) != "full":
+                continue
+            if slots[target].dtype != slots[value].dtype:
+                continue
+            body = passes.get(last, [])
+            writes = [k for k, line in enumerate(body) if line.startswith(f"{target_name}[i, j] = ")]
+            if len(writes) != 1 or any(reads(target_name, lv) for lv in passes if lv <= last):
+                continue  # written in another pass, or read in the kernel before its final value is there
+            if any(f"{name}[i, j]" in line for line in body[writes[0]:]):
+                continue  # the scratch value is still read after the write
+            shared[value] = target
+            break
+    return shared
+
+
 def generate(fused: FusedCall, slots: list) -> str:
     """Python source of the kernel: passes over (N, C), with per-column work before and after each.
 
@@ -300,20 +336,21 @@ def generate(fused: FusedCall, slots: list) -> str:
     for m in fused.members:
         lv = max([level[i] for i in m.inputs] or [0])
         level[m.output] = lv + 1 if kinds[m.output] == "reduce" else lv
-    outputs = list(fused.outputs)
-    # an elementwise value read by a later pass is recomputed there from the run's inputs and column values
-    # when that takes at most REMAT_LIMIT ops (rematerialization: no write, and the pass reads its operands
-    # instead), else stored between passes
-    remat = {m.output for m in fused.members if kinds[m.output] == "ew" and m.output not in outputs
-             and _chain(fused, m.output, kinds) is not None}
+    external = list(fused.outputs)
+    outputs = list(external)
+    # An elementwise value that a later pass reads is computed again in that pass when that takes at most
+    # REMAT_LIMIT ops (rematerialization: no write and no read-back of an (N, C) array), else stored after
+    # its own pass. Values are decided in the run's order, and a chain stops at values stored by then: a
+    # value computed from a stored one (BN backward's second-pass gradient, from the first pass's stored
+    # product with gamma / std) costs a few ops and a read of that array, instead of a second array
+    # written in one pass and read back in the next.
+    later = {i for m in fused.members for i in m.inputs if kinds.get(i) == "ew" and i not in outputs
+             and level[i] < level[m.output] - (1 if kinds[m.output] == "reduce" else 0)}
+    stored = set(outputs)
     for m in fused.members:
-        for i in m.inputs:
-            if kinds.get(i) != "ew" or i in outputs or i in remat:
-                continue
-            if kinds[m.output] != "reduce" and level[i] < level[m.output]:
-                outputs.append(i)
-            if kinds[m.output] == "reduce" and level[i] < level[m.output] - 1:
-                outputs.append(i)
+        if m.output in later and _chain(fused, m.output, kinds, stored) is None:
+            outputs.append(m.output)
+            stored.add(m.output)
     fused.outputs = outputs
     out_name = {o: f"out{k}" for k, o in enumerate(outputs)}
     local = {m.output: k for k, m in enumerate(fused.members)}  # names by position: equal runs, equal source
@@ -379,6 +416,12 @@ def generate(fused: FusedCall, slots: list) -> str:
             before.setdefault(lv, []).append(f"c{n}[j] = {expr}")
             if o in out_name:
                 before[lv].append(f"{out_name[o]}[j] = c{n}[j]")
+    for scratch, target in _shared_arrays(passes, outputs[len(external):], external, out_name, slots, full).items():
+        old, new = f"{out_name[scratch]}[i, j]", f"{out_name[target]}[i, j]"
+        for lv, pass_lines in passes.items():
+            passes[lv] = [line.replace(old, new) for line in pass_lines]
+        outputs.remove(scratch)
+    fused.outputs = outputs
     args = [in_name[i] for i in fused.inputs] + [out_name[o] for o in outputs]
     sized = next((in_name[i] for i in fused.inputs if layout[i] == "full"), None) or next(
         (out_name[o] for o in outputs if _layout(slots[o].shape, full) == "full"), None)

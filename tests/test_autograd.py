@@ -168,6 +168,26 @@ def test_backward_releases_saved_values():
     assert ctx.parents == (x,)  # the graph's structure stays (for drawing and error messages)
 
 
+def test_an_op_defining_its_forward_runs_it_even_when_it_names_a_ufunc():
+    """apply calls an op's ufunc directly only when the op's forward is the ufunc (Function.forward)."""
+    from tinygrad_bn import ops
+    from tinygrad_bn.autograd import Function
+
+    class Doubled(Function):
+        ufunc = np.negative  # what the compiler would call; forward decides what eager runs
+
+        def forward(self, a):
+            return a * 2
+
+    class Negated(Function):
+        ufunc = np.negative
+
+    assert Doubled._plain_ufunc is None and Negated._plain_ufunc is np.negative
+    assert ops.Mul._plain_ufunc is np.multiply and ops.Sum._plain_ufunc is None
+    np.testing.assert_array_equal(Doubled.apply(leaf([1.0, -3.0])).numpy(), [2.0, -6.0])
+    np.testing.assert_array_equal(Negated.apply(leaf([1.0, -3.0])).numpy(), [-1.0, 3.0])
+
+
 def test_retain_graph_keeps_saved_values():
     x = leaf([1.0, -2.0])
     e = x.exp()

@@ -252,6 +252,9 @@ def op_error(message: str) -> ValueError:
     return OpError(message)
 
 
+_GRAPH_FIELDS = frozenset({"parents", "needs", "params", "scope"})  # what a released op keeps (set by apply)
+
+
 class Function:
     """One primitive op. Subclasses define `forward(*arrays, **params) -> array` and `backward(grad)`.
 
@@ -278,6 +281,13 @@ class Function:
     output: Callable[[], Tensor]  # a weak reference to the output (when saves_output): alive during backward
     _anomaly_site: tuple[CodeType, int]  # set inside debug.detect_anomaly(): (code, line) that called the op
 
+    _plain_ufunc: ClassVar[np.ufunc | None] = None  # `ufunc` when forward is this class's (set per subclass)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # an op whose forward is just its ufunc: apply calls the ufunc itself (a method call less per op)
+        cls._plain_ufunc = cls.ufunc if cls.forward is Function.forward else None
+
     def forward(self, *arrays: Any, **params: Any) -> np.ndarray:
         """The op on numpy arrays (subclasses name their arrays and keyword parameters): the output array."""
         if self.ufunc is not None:
@@ -302,11 +312,13 @@ class Function:
         if state.monitor is not None:  # anomaly detection or profiling: it runs this op (with itself off)
             return state.monitor.forward(cls, inputs, params)
         fn = object.__new__(cls)
+        ufunc = cls._plain_ufunc
         try:
             if len(inputs) == 2:  # most ops: no list built for the arrays
-                data = fn.forward(inputs[0].data, inputs[1].data, **params)
+                data = (ufunc(inputs[0].data, inputs[1].data) if ufunc is not None else
+                        fn.forward(inputs[0].data, inputs[1].data, **params))
             elif len(inputs) == 1:
-                data = fn.forward(inputs[0].data, **params)
+                data = ufunc(inputs[0].data) if ufunc is not None else fn.forward(inputs[0].data, **params)
             else:
                 data = fn.forward(*[t.data for t in inputs], **params)
         except OpError:
@@ -342,9 +354,11 @@ class Function:
 
     def release(self) -> None:
         """Drop what forward stored for backward (after a backward without retain_graph)."""
-        parents, needs, params, scope = self.parents, self.needs, self.params, self.scope
-        self.__dict__.clear()
-        self.parents, self.needs, self.params, self.scope, self.released = parents, needs, params, scope, True
+        stored = self.__dict__
+        if len(stored) > 4:  # more than the graph's own fields (parents, needs, params, scope): drop the rest
+            for name in [name for name in stored if name not in _GRAPH_FIELDS]:
+                del stored[name]
+        self.released = True
 
     @property
     def name(self) -> str:

@@ -633,8 +633,16 @@ def _check_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     return tuple(sorted(out)) if ndim else ()  # reducing a 0-d tensor over its (only) axis changes nothing
 
 
+_KEPT: dict[tuple, tuple] = {}  # (shape, axes) -> the shape with the reduced axes kept as length 1
+
+
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    kept = _KEPT.get((shape, axes))
+    if kept is None:  # a reduction's backward asks this in every step, for the same few shapes
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        if len(_KEPT) < 4096:
+            _KEPT[(shape, axes)] = kept
+    return kept
 
 
 class Sum(Function):
@@ -650,7 +658,8 @@ class Sum(Function):
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
         self.axes = _normalize_axis(axis, a.ndim, "sum")
         self.in_shape = a.shape
-        return np.asarray(a.sum(axis=self.axes, keepdims=keepdims, out=out))
+        # what a.sum() calls, without numpy's Python wrapper in between (numpy's stubs: see Mean.forward)
+        return np.asarray(np.add.reduce(a, self.axes, None, out, keepdims))  # type: ignore[call-overload]
 
     def backward(self, g: Tensor) -> Grads:
         return (Expand.apply(g, kept=_kept_shape(self.in_shape, self.axes), shape=self.in_shape),)
@@ -695,15 +704,28 @@ class Mean(Function):
                              shape=self.in_shape),)
 
 
+_VIEW_STRIDES: dict[tuple, Any] = {}  # (a's shape, strides, itemsize; shape) -> the view's strides, or None
+_UNKNOWN = object()
+
+
 def _broadcast_view(a: np.ndarray, shape: tuple) -> np.ndarray:
     """`np.broadcast_to(a, shape)`: the same read-only view (stride 0 along the stretched axes), made directly
     over a's memory for a contiguous `a`, about 7x faster than broadcast_to on a small array (backward
-    spreads a reduction's gradient this way once per reduction, in every step)."""
-    lead = len(shape) - a.ndim
-    if (lead < 0 or a.size == 0 or 0 in shape or not a.flags.c_contiguous
-            or any(n != 1 and n != m for n, m in zip(a.shape, shape[lead:]))):
-        return np.broadcast_to(a, shape)  # numpy's own path, and its error for shapes that do not broadcast
-    strides = (0,) * lead + tuple(0 if n == 1 else st for n, st in zip(a.shape, a.strides))
+    spreads a reduction's gradient this way once per reduction, in every step). The checks depend only on
+    a's layout and the shape, so their outcome is kept for the few layouts a training step repeats."""
+    key = (a.shape, a.strides, a.itemsize, shape)
+    strides = _VIEW_STRIDES.get(key, _UNKNOWN)
+    if strides is _UNKNOWN:
+        lead = len(shape) - a.ndim
+        if (lead < 0 or a.size == 0 or 0 in shape or not a.flags.c_contiguous
+                or any(n != 1 and n != m for n, m in zip(a.shape, shape[lead:]))):
+            strides = None  # numpy's own path, and its error for shapes that do not broadcast
+        else:
+            strides = (0,) * lead + tuple(0 if n == 1 else st for n, st in zip(a.shape, a.strides))
+        if len(_VIEW_STRIDES) < 4096:
+            _VIEW_STRIDES[key] = strides
+    if strides is None:
+        return np.broadcast_to(a, shape)
     view: np.ndarray = np.ndarray(shape, a.dtype, a, 0, strides)
     view.flags.writeable = False
     return view

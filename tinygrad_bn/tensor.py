@@ -71,7 +71,9 @@ _CONSTANTS: dict[tuple, Tensor] = {}  # lifted Python numbers, by (dtype, type, 
 def _constant(value: bool | int | float, dtype: np.dtype) -> Tensor:
     """The read-only constant Tensor of a Python number in a floating dtype, cached: `x * 2` in a step runs
     every call, and building the same 0-d array each time is a measurable part of a small step."""
-    key = (dtype.str, type(value), value, math.copysign(1.0, value) if isinstance(value, float) else 0)
+    # keyed by the dtype object (hashing it is cheaper than building its name); a zero's sign is part of
+    # its key, since -0.0 == 0.0 (and hashes equal) but `1 / x` tells them apart
+    key = (dtype, type(value), value) if value else (dtype, type(value), value, math.copysign(1.0, value))
     t = _CONSTANTS.get(key)
     if t is None:
         array = np.asarray(value, dtype=dtype)

@@ -311,16 +311,22 @@ class Function:
         state = STATE  # one global lookup: this runs for every op of every step
         if state.monitor is not None:  # anomaly detection or profiling: it runs this op (with itself off)
             return state.monitor.forward(cls, inputs, params)
-        fn = object.__new__(cls)
         ufunc = cls._plain_ufunc
+        fn: Function | None = None  # the op's instance: for a plain ufunc, made only when it is recorded
         try:
-            if len(inputs) == 2:  # most ops: no list built for the arrays
-                data = (ufunc(inputs[0].data, inputs[1].data) if ufunc is not None else
-                        fn.forward(inputs[0].data, inputs[1].data, **params))
-            elif len(inputs) == 1:
-                data = ufunc(inputs[0].data) if ufunc is not None else fn.forward(inputs[0].data, **params)
+            if ufunc is not None:  # most ops, with one or two inputs: no list built for the arrays
+                if len(inputs) == 2:
+                    data = ufunc(inputs[0].data, inputs[1].data)
+                else:
+                    data = ufunc(inputs[0].data) if len(inputs) == 1 else ufunc(*[t.data for t in inputs])
             else:
-                data = fn.forward(*[t.data for t in inputs], **params)
+                fn = object.__new__(cls)
+                if len(inputs) == 2:
+                    data = fn.forward(inputs[0].data, inputs[1].data, **params)
+                elif len(inputs) == 1:
+                    data = fn.forward(inputs[0].data, **params)
+                else:
+                    data = fn.forward(*[t.data for t in inputs], **params)
         except OpError:
             raise
         except (ValueError, IndexError, TypeError) as err:  # numpy's message, with the op and the shapes
@@ -335,10 +341,17 @@ class Function:
         out._retains_grad = False
         out.name = None
         if state.tracer is not None:
+            fn = fn or object.__new__(cls)
             state.tracer.record_op(fn, inputs, params, out)
         if state.grad_enabled and cls.differentiable:
-            needs = tuple([t._requires_grad for t in inputs])
+            if len(inputs) == 2:  # the common cases without building a list
+                needs: tuple[bool, ...] = (inputs[0]._requires_grad, inputs[1]._requires_grad)
+            elif len(inputs) == 1:
+                needs = (inputs[0]._requires_grad,)
+            else:
+                needs = tuple([t._requires_grad for t in inputs])
             if True in needs or state.trace:
+                fn = fn or object.__new__(cls)
                 fn.parents = inputs
                 fn.needs = needs
                 fn.params = params

@@ -665,6 +665,9 @@ class Sum(Function):
         return (Expand.apply(g, kept=_kept_shape(self.in_shape, self.axes), shape=self.in_shape),)
 
 
+_MEAN_PLANS: dict[tuple, tuple[tuple, int]] = {}  # (axis, input shape) -> (normalized axes, values per mean)
+
+
 class Mean(Function):
     """Mean over axes. An empty input gives an empty result when that is what the result is (axis 1 of a
     (0, 3) tensor: shape (0,)); a mean over zero values (axis 0 there) is an OpError, not a silent NaN."""
@@ -682,9 +685,15 @@ class Mean(Function):
                 partial(np.true_divide, out, count, out=out)]
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
-        self.axes = _normalize_axis(axis, a.ndim, "mean")
+        key = (axis, a.shape) if axis is None or isinstance(axis, (int, tuple)) else None  # hashable axes only
+        plan = _MEAN_PLANS.get(key) if key is not None else None
+        if plan is None:  # the axes and the count depend on the shape only: worked out once per shape
+            axes = _normalize_axis(axis, a.ndim, "mean")
+            plan = (axes, math.prod([a.shape[i] for i in axes]))
+            if key is not None and len(_MEAN_PLANS) < 4096:
+                _MEAN_PLANS[key] = plan
+        self.axes, self.count = plan
         self.in_shape = a.shape
-        self.count = math.prod([a.shape[i] for i in self.axes])
         if self.count == 0 and math.prod([n for i, n in enumerate(a.shape) if i not in self.axes]):
             raise op_error(f"mean: axes {self.axes} of the input of shape {a.shape} hold no values to average; "
                            "the mean of nothing is undefined (numpy would give NaN)")
@@ -694,9 +703,8 @@ class Mean(Function):
             sums = np.add.reduce(a, axis=self.axes, keepdims=keepdims)  # type: ignore[call-overload]  # numpy's stubs
             return _out(sums / self.count, out)
         # np.mean's work, less overhead:
-        total = np.add.reduce(a, axis=self.axes, keepdims=keepdims, out=out)  # type: ignore[arg-type]  # numpy's stubs
-        total = np.asarray(total)
-        np.true_divide(total, self.count, out=total)
+        total = np.asarray(np.add.reduce(a, self.axes, None, out, keepdims))  # type: ignore[call-overload]  # numpy's stubs
+        np.true_divide(total, self.count, total)
         return total
 
     def backward(self, g: Tensor) -> Grads:  # count 0: g is empty

@@ -220,3 +220,55 @@ def test_a_scratch_value_borrows_an_output_array_only_when_read_before_the_write
     assert _shared_arrays(read_in_a_later_pass, [11], [10], names, slots, (4, 3)) == {}
     other_dtype = {10: SimpleNamespace(shape=(4, 3), dtype=np.dtype(np.float64)), 11: slot}
     assert _shared_arrays(reads_then_writes, [11], [10], names, other_dtype, (4, 3)) == {}
+
+
+def _kernel_sources(step) -> list[str]:
+    from functools import partial
+
+    from tinygrad_bn.compiler.fuse import _KERNELS
+
+    source_of = {id(kernel): source for source, kernel in _KERNELS.items()}
+    entry = next(e for es in step.entries.values() for e in es if e.program is not None)
+    return [source_of[id(c.func)] for c in entry.program.calls if isinstance(c, partial) and id(c.func) in source_of]
+
+
+@pytest.mark.parametrize("n", [3, 8 * 125 + 5])
+def test_float32_batch_sums_are_blocked_and_stay_close_to_the_exact_sum(n):
+    """float32 kernels sum BLOCK rows per column in float32, then add each block's partial sum to a float64
+    accumulator (the row loop vectorizes at full float32 width); the last block is shorter when BLOCK does not
+    divide the batch. Large cancelling values in the first and the last (short) block: the result stays
+    within the blocked bound, (BLOCK - 1) * eps32 * sum |v| plus the final rounding, and well closer to the
+    exact sum than numpy's float32 reduction over the batch, which the eager step runs. float64 kernels
+    accumulate directly."""
+    from tinygrad_bn.compiler.fuse import BLOCK
+
+    assert BLOCK > 1 and n % BLOCK != 0
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (n, 32)).astype(np.float32)
+    x[0], x[-1] = 3e4, -3e4  # the last row is in the remainder block
+    b = rng.uniform(0, 1, 32).astype(np.float32)
+    step = jit(lambda x, b: (x + b).sum(axis=0), fuse=True)
+    for _ in range(3):
+        out = step(Tensor(x), Tensor(b))
+    assert step.replays == 1
+    (source,) = _kernel_sources(step)
+    assert f"BLOCK = {BLOCK}" in source and "for i0 in range(0, n, BLOCK):" in source, source
+    assert "i in range(i0, min(i0 + BLOCK, n))" in source and "part1[j] += v0" in source, source
+    assert "acc1[j] += part1[j]" in source and "acc1 = np.zeros(c, np.float64)" in source, source
+
+    v = x + b  # the float32 values the kernel sums
+    exact = v.astype(np.float64).sum(axis=0)
+    got = out.numpy().astype(np.float64)
+    eps = float(np.finfo(np.float32).eps)
+    bound = (BLOCK - 1) * eps * np.abs(v).astype(np.float64).sum(axis=0) + eps * np.abs(exact)
+    assert np.all(np.abs(got - exact) <= bound), (got - exact, bound)
+    numpy_error = np.linalg.norm(v.sum(axis=0).astype(np.float64) - exact)
+    if n > 100:  # numpy adds the rows one by one in float32: its error grows with the batch
+        assert np.linalg.norm(got - exact) < numpy_error / 5, (np.linalg.norm(got - exact), numpy_error)  # 8x here
+
+    step64 = jit(lambda x, b: (x + b).sum(axis=0), fuse=True)
+    for _ in range(3):
+        out64 = step64(Tensor(x.astype(np.float64)), Tensor(b.astype(np.float64)))
+    (source64,) = _kernel_sources(step64)
+    assert "BLOCK" not in source64 and "acc1[j] += v0" in source64, source64
+    np.testing.assert_allclose(out64.numpy(), (x.astype(np.float64) + b).sum(axis=0), rtol=1e-12)

@@ -552,3 +552,56 @@ def test_assigning_requires_grad_on_a_float_tensor_records_ops():
     with pytest.raises(RuntimeError, match="only leaf tensors can stop requiring grad"):
         y.requires_grad = False
     assert y.requires_grad and not (Tensor(np.ones(2)) * 2).requires_grad
+
+
+def test_leaf_gradients_are_kept_without_a_copy_only_when_nothing_else_holds_them(monkeypatch):
+    """A leaf keeps an engine op's fresh gradient array as it is (no copy), but gets its own copy whenever the
+    array could be reached otherwise: the same tensor sent to two leaves (Add), the caller's seed, a view,
+    or a tensor returned by an op defined outside the engine. In-place changes to one .grad never show in
+    another, nor in the caller's arrays."""
+    from tinygrad_bn import autograd
+    from tinygrad_bn.autograd import Function
+
+    copies = []
+    real_array = np.array
+
+    def counting_array(*args, **kwargs):
+        copies.append(1)
+        return real_array(*args, **kwargs)
+
+    w, x = leaf(np.ones((3, 2))), Tensor(np.arange(8.0).reshape(4, 2))
+    out = tg.nn.functional.linear(x, w)
+    monkeypatch.setattr(autograd.np, "array", counting_array)
+    out.sum().backward()
+    monkeypatch.undo()
+    assert not copies  # the product Linear's backward made for w is w.grad
+    np.testing.assert_array_equal(w.grad.numpy(), np.tile(x.numpy().sum(axis=0), (3, 1)))
+
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()  # Add hands the same gradient to both
+    a.grad.data *= 10
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+
+    seed = Tensor(np.array([5.0, 6.0]))
+    c = leaf([0.0, 0.0])
+    c.backward(seed)  # the root is the leaf: its gradient is the caller's seed
+    c.grad.data[0] = -1
+    np.testing.assert_array_equal(seed.numpy(), [5.0, 6.0])
+
+    kept = Tensor(np.array([7.0, 8.0]))
+
+    class ReturnsKept(Function):  # an op outside the engine may return a tensor it keeps
+        def forward(self, a):
+            return a.copy()
+
+        def backward(self, g):
+            return (kept,)
+
+    d = leaf([0.0, 0.0])
+    ReturnsKept.apply(d).sum().backward()
+    d.grad.data[:] = 0
+    np.testing.assert_array_equal(kept.numpy(), [7.0, 8.0])
+
+    e = leaf(np.zeros((2, 3)))
+    (e * 1.0).sum(axis=0).sum().backward()  # Sum's backward is a broadcast view: copied into writable memory
+    assert e.grad.data.flags.writeable and e.grad.data.base is None

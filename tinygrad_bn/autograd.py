@@ -282,11 +282,15 @@ class Function:
     _anomaly_site: tuple[CodeType, int]  # set inside debug.detect_anomaly(): (code, line) that called the op
 
     _plain_ufunc: ClassVar[np.ufunc | None] = None  # `ufunc` when forward is this class's (set per subclass)
+    # The engine's own ops (ops.py) return gradients that are new tensors or the incoming one, never a tensor
+    # kept elsewhere; ops defined outside it may, so a leaf copies what they return (see backpropagate).
+    _fresh_grads: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # an op whose forward is just its ufunc: apply calls the ufunc itself (a method call less per op)
         cls._plain_ufunc = cls.ufunc if cls.forward is Function.forward else None
+        cls._fresh_grads = cls.__module__ == f"{__package__}.ops"
 
     def forward(self, *arrays: Any, **params: Any) -> np.ndarray:
         """The op on numpy arrays (subclasses name their arrays and keyword parameters): the output array."""
@@ -469,6 +473,13 @@ def backpropagate(
     STATE.grad_enabled = create_graph
     monitor = STATE.monitor  # anomaly detection or profiling: it runs each op's backward
     plain_sums = not create_graph and monitor is None and STATE.tracer is None
+    # A leaf may keep a gradient without the copy `_accumulate` makes when nothing else can reach that array:
+    # a fresh result of one of the engine's ops (not a view, writeable), stored for this one leaf only. Every
+    # tensor stored in `grads` is remembered by id; a second store of the same tensor (an op passing its
+    # incoming gradient on, Add's (g, g)) or a seed (the caller's) makes it shared, and it is copied.
+    steal = plain_sums and wanted is None
+    stored: set[int] = {id(g) for g in grads.values()}
+    owned: set[int] = set()
     if monitor is not None:
         monitor.begin_backward()
     try:
@@ -483,7 +494,7 @@ def backpropagate(
                 if id(node) in target_ids:
                     found[id(node)] = grad
             elif ctx is None or node._retains_grad:
-                _accumulate(node, grad, create_graph)
+                _accumulate(node, grad, create_graph, own=ctx is None and id(grad) in owned)
             if ctx is None:
                 continue
             if ctx.released:
@@ -507,11 +518,22 @@ def backpropagate(
                 previous = grads.get(id(parent))
                 if previous is None:
                     grads[id(parent)] = parent_grad
+                    fresh = ctx._fresh_grads
                 elif plain_sums:  # no graph, capture or monitor needs the sum as an op: Add's forward, directly
-                    grads[id(parent)] = parent_grad._result_class._wrap(
+                    grads[id(parent)] = parent_grad = parent_grad._result_class._wrap(
                         np.asarray(np.add(previous.data, parent_grad.data)))
+                    fresh = True
                 else:
                     grads[id(parent)] = previous + parent_grad
+                    continue
+                if steal:
+                    key = id(parent_grad)
+                    if key in stored:
+                        owned.discard(key)
+                    else:
+                        stored.add(key)
+                        if fresh and parent._ctx is None:
+                            owned.add(key)
             if not retain_graph and ctx.saves_values:
                 ctx.release()
     finally:
@@ -521,13 +543,16 @@ def backpropagate(
     return found
 
 
-def _accumulate(tensor: Tensor, grad: Tensor, create_graph: bool) -> None:
-    """Add `grad` into `tensor.grad` (PyTorch's accumulation across backward calls)."""
+def _accumulate(tensor: Tensor, grad: Tensor, create_graph: bool, own: bool = False) -> None:
+    """Add `grad` into `tensor.grad` (PyTorch's accumulation across backward calls). `own`: the backward pass
+    made `grad` for this tensor alone, so its array may be kept as it is when it owns writable memory."""
     if STATE.tracer is not None and not create_graph:
         STATE.tracer.record_grad(tensor, grad, accumulate=tensor.grad is not None)
     if tensor.grad is None:
-        if not create_graph:  # own, writable memory: broadcast views are read-only, and grads may be shared
-            grad = grad._result_class._wrap(np.array(grad.data))
+        data = grad.data
+        if not create_graph and not (own and data.base is None and data.flags.writeable):
+            # own, writable memory: broadcast views are read-only, and grads may be shared
+            grad = grad._result_class._wrap(np.array(data))
         tensor.grad = grad
     elif create_graph:
         tensor.grad = tensor.grad + grad

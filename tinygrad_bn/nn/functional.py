@@ -688,15 +688,14 @@ def _nll(log_probs: Tensor, target: Any, weight: Any, ignore_index: int, reducti
     if reduction == "mean" and m == 0:
         raise op_error(f"{op}: reduction='mean' of an empty batch (losses of shape {lead}) is a mean "
                        "of no values; skip empty batches or use reduction='sum' (0 for an empty batch)")
-    if weight is None and STATE.tracer is None and not (labels.data == ignore_index).any():
-        # nothing ignored, nothing weighted: every weight is 1 and the scale is m / m, so the general form
+    if weight is None and label_smoothing == 0 and STATE.tracer is None and not (labels.data == ignore_index).any():
+        # nothing ignored, weighted or smoothed: every weight is 1 and the scale is m / m, so the general form
         # below gives these values and gradients bit for bit, with a dozen ops fewer per step (a compiled
         # step, whose replays cannot look at the labels, keeps the general form)
         losses = -rows[np.arange(m), labels]
-        if reduction == "none" and label_smoothing == 0:
+        if reduction == "none":
             return losses.reshape(lead)
-        if label_smoothing == 0:
-            return losses.sum() if reduction == "sum" else losses.mean()
+        return losses.sum() if reduction == "sum" else losses.mean()
     ignored = labels == ignore_index
     safe = where(ignored, 0, labels)  # an index for every row; ignored rows weigh 0
     keep = ignored.logical_not().astype(rows.dtype)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -633,16 +633,10 @@ def _check_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     return tuple(sorted(out)) if ndim else ()  # reducing a 0-d tensor over its (only) axis changes nothing
 
 
-_KEPT: dict[tuple, tuple] = {}  # (shape, axes) -> the shape with the reduced axes kept as length 1
-
-
+@lru_cache(maxsize=4096)  # a reduction's backward asks this in every step, for the same few shapes
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
-    kept = _KEPT.get((shape, axes))
-    if kept is None:  # a reduction's backward asks this in every step, for the same few shapes
-        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
-        if len(_KEPT) < 4096:
-            _KEPT[(shape, axes)] = kept
-    return kept
+    """`shape` with the reduced `axes` kept as length 1."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 class Sum(Function):
@@ -665,7 +659,13 @@ class Sum(Function):
         return (Expand.apply(g, kept=_kept_shape(self.in_shape, self.axes), shape=self.in_shape),)
 
 
-_MEAN_PLANS: dict[tuple, tuple[tuple, int]] = {}  # (axis, input shape) -> (normalized axes, values per mean)
+def _mean_plan(axis: AxisArg, shape: tuple) -> tuple[tuple, int]:
+    """The normalized axes of a mean over `axis` of an input of `shape`, and how many values each mean takes."""
+    axes = _normalize_axis(axis, len(shape), "mean")
+    return axes, math.prod([shape[i] for i in axes])
+
+
+_cached_mean_plan = lru_cache(maxsize=4096)(_mean_plan)  # the same few (axis, shape) pairs recur every step
 
 
 class Mean(Function):
@@ -685,14 +685,8 @@ class Mean(Function):
                 partial(np.true_divide, out, count, out=out)]
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
-        key = (axis, a.shape) if axis is None or isinstance(axis, (int, tuple)) else None  # hashable axes only
-        plan = _MEAN_PLANS.get(key) if key is not None else None
-        if plan is None:  # the axes and the count depend on the shape only: worked out once per shape
-            axes = _normalize_axis(axis, a.ndim, "mean")
-            plan = (axes, math.prod([a.shape[i] for i in axes]))
-            if key is not None and len(_MEAN_PLANS) < 4096:
-                _MEAN_PLANS[key] = plan
-        self.axes, self.count = plan
+        hashable = axis is None or isinstance(axis, (int, tuple))
+        self.axes, self.count = (_cached_mean_plan if hashable else _mean_plan)(axis, a.shape)
         self.in_shape = a.shape
         if self.count == 0 and math.prod([n for i, n in enumerate(a.shape) if i not in self.axes]):
             raise op_error(f"mean: axes {self.axes} of the input of shape {a.shape} hold no values to average; "
@@ -712,27 +706,23 @@ class Mean(Function):
                              shape=self.in_shape),)
 
 
-_VIEW_STRIDES: dict[tuple, Any] = {}  # (a's shape, strides, itemsize; shape) -> the view's strides, or None
-_UNKNOWN = object()
+@lru_cache(maxsize=4096)  # the few layouts a training step repeats: their checks are made once
+def _view_strides(a_shape: tuple, a_strides: tuple, contiguous: bool, shape: tuple) -> tuple | None:
+    """The strides of the broadcast view of a C-contiguous array of `a_shape` and `a_strides` as `shape`, or
+    None where `_broadcast_view` leaves it to numpy (not contiguous, empty, or shapes that do not broadcast)."""
+    lead = len(shape) - len(a_shape)
+    if (lead < 0 or 0 in a_shape or 0 in shape or not contiguous
+            or any(n != 1 and n != m for n, m in zip(a_shape, shape[lead:]))):
+        return None
+    return (0,) * lead + tuple(0 if n == 1 else st for n, st in zip(a_shape, a_strides))
 
 
 def _broadcast_view(a: np.ndarray, shape: tuple) -> np.ndarray:
     """`np.broadcast_to(a, shape)`: the same read-only view (stride 0 along the stretched axes), made directly
     over a's memory for a contiguous `a`, about 7x faster than broadcast_to on a small array (backward
-    spreads a reduction's gradient this way once per reduction, in every step). The checks depend only on
-    a's layout and the shape, so their outcome is kept for the few layouts a training step repeats."""
-    key = (a.shape, a.strides, a.itemsize, shape)
-    strides = _VIEW_STRIDES.get(key, _UNKNOWN)
-    if strides is _UNKNOWN:
-        lead = len(shape) - a.ndim
-        if (lead < 0 or a.size == 0 or 0 in shape or not a.flags.c_contiguous
-                or any(n != 1 and n != m for n, m in zip(a.shape, shape[lead:]))):
-            strides = None  # numpy's own path, and its error for shapes that do not broadcast
-        else:
-            strides = (0,) * lead + tuple(0 if n == 1 else st for n, st in zip(a.shape, a.strides))
-        if len(_VIEW_STRIDES) < 4096:
-            _VIEW_STRIDES[key] = strides
-    if strides is None:
+    spreads a reduction's gradient this way once per reduction, in every step)."""
+    strides = _view_strides(a.shape, a.strides, a.flags.c_contiguous, shape)
+    if strides is None:  # numpy's own path, and its error for shapes that do not broadcast
         return np.broadcast_to(a, shape)
     view: np.ndarray = np.ndarray(shape, a.dtype, a, 0, strides)
     view.flags.writeable = False

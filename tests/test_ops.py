@@ -241,3 +241,30 @@ def test_broadcast_views_are_numpys_broadcast_to(source, target, dtype):
             assert got.strides == want.strides and np.shares_memory(got, a)
     strided = np.repeat(a, 2, axis=-1)[..., ::2] if a.ndim else a  # the same values, not contiguous: numpy's path
     np.testing.assert_array_equal(_broadcast_view(strided, target), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int64, np.int8])
+def test_relu_against_a_zeros_array_is_maximum_with_zero(dtype):
+    """ReLU compares floats with a shared read-only array of zeros (numpy's maximum is 2-3x faster against an
+    array than against a scalar): the same values as np.maximum(x, 0), signed zeros, NaN and inf included,
+    on strided input too, eager and compiled; nothing can write into the shared zeros."""
+    from tinygrad_bn.ops import _zeros
+
+    values = np.array([-2.0, -0.0, 0.0, 3.5, np.inf, -np.inf, np.nan, 1e-30] * 3)
+    if np.dtype(dtype).kind != "f":
+        values = np.array([-3, 0, 2, 7, -1, 5] * 4)
+    x = values.astype(dtype).reshape(4, -1)
+    for operand in (x, x.T, x[:, ::2]):
+        want = np.maximum(operand, 0)
+        got = Tensor(operand).relu().numpy()
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+    compiled = tg.jit(lambda t: t.relu())
+    for _ in range(3):
+        got = compiled(Tensor(x)).numpy()
+    np.testing.assert_array_equal(got, np.maximum(x, 0))
+    assert np.array_equal(np.signbit(got), np.signbit(np.maximum(x, 0)))
+    if np.dtype(dtype).kind == "f":
+        with pytest.raises(ValueError, match="read-only"):
+            _zeros(x.shape, x.dtype)[0, 0] = 1

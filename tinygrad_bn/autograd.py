@@ -272,6 +272,8 @@ class Function:
     writes_out = False  # forward(..., out=buffer) writes its result into a given buffer (reductions, matmul)
     is_view = False  # forward returns a view of its first input (reshape, transpose, ...): made once, compiled
     random = False  # forward draws random numbers: run at every replay, never folded away
+    elementwise = False  # each output element depends only on the inputs' elements at its position, so the
+    # compiled form may write into a same-shape input that dies there (ops with a `ufunc` are elementwise too)
     differentiable = True  # False for comparisons, masks and indices: outputs never require grad
     # Set by apply when the op is recorded:
     parents: tuple[Tensor, ...]  # the inputs

@@ -401,15 +401,29 @@ class Remainder(Function):
     differentiable = False
 
 
+@lru_cache(maxsize=16)
+def _zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only array of zeros, shared by every ReLU of this shape and dtype (see Relu)."""
+    zeros = np.zeros(shape, dtype)
+    zeros.flags.writeable = False
+    return zeros
+
+
 class Relu(Function):
+    """max(a, 0). For floats the zero is an array of a's shape: numpy's maximum runs its vectorized loop only
+    for two arrays of one shape, and against a scalar takes 2-3x as long (numpy 2.4); same values either way."""
+
     writes_out = True
+    elementwise = True
 
     @classmethod
     def lower(cls, out: np.ndarray, a: np.ndarray) -> list[Callable[[], Any]]:
-        return [partial(np.maximum, a, 0, out=out)]
+        zero = np.zeros(a.shape, a.dtype) if a.dtype.kind == "f" else 0
+        return [partial(np.maximum, a, zero, out=out)]
 
     def forward(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        result: np.ndarray = np.maximum(a, 0, out=out)
+        zero = _zeros(a.shape, a.dtype) if a.dtype.kind == "f" else 0
+        result: np.ndarray = np.maximum(a, zero, out=out)
         return result
 
     def backward(self, g: Tensor) -> Grads:
@@ -421,6 +435,7 @@ class ReluGrad(Function):
     copy of it). Linear in g, so its own backward is ReluGrad again (x's gradient is zero a.e.)."""
 
     writes_out = True
+    elementwise = True
 
     @classmethod
     def lower(cls, out: np.ndarray, g: np.ndarray, x: np.ndarray) -> list[Callable[[], Any]]:

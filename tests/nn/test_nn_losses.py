@@ -156,3 +156,22 @@ def test_one_hot():
         F.one_hot(np.array([0, 2]), 2)
     with pytest.raises(OpError, match="one_hot: labels must be integers"):
         F.one_hot(np.array([0.0]), 2)
+
+
+def test_the_label_check_agrees_with_its_definition():
+    """`_labels_valid` decides the usual batch from the smallest and largest label; on every small case it
+    agrees with the plain definition (each label a class or ignore_index, not all ignored for a mean)."""
+    from tinygrad_bn.nn.functional import _labels_valid
+
+    def definition(labels, classes, ignore_index, need_one):
+        ignored = labels == ignore_index
+        return bool((((labels >= 0) & (labels < classes)) | ignored).all()) and (
+            not need_one or labels.size == 0 or not ignored.all())
+
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        labels = rng.integers(-3, 5, int(rng.integers(0, 5)))
+        classes, ignore_index, need_one = int(rng.integers(1, 4)), int(rng.integers(-3, 5)), bool(rng.integers(2))
+        for array in (labels, np.abs(labels).astype(np.uint8), labels.astype(np.int32)):
+            assert _labels_valid(array, classes, ignore_index, need_one) == definition(
+                array, classes, ignore_index, need_one), (array, classes, ignore_index, need_one)

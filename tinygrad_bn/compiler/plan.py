@@ -8,7 +8,8 @@ Passes, in order:
    always stay, so the generator advances exactly as in eager mode);
 4. buffers: each temporary gets a buffer from a pool keyed by shape and dtype, returned to the pool after
    the value's last use (the last use of any view of it), so memory is reused as a compiler would; values
-   that outlive the replay (gradients, outputs) get buffers of their own;
+   that outlive the replay (gradients, outputs) get buffers of their own; an elementwise op whose input
+   dies there writes over that input (in place, still in cache);
 5. views (reshape, transpose, broadcast, basic indexing) of fixed buffers are made once, here;
 6. each instruction becomes one zero-argument callable: an op's ufunc or its forward writing into the
    output buffer (`out=`), both declared on the op class in ops.py, so eager and compiled execution run
@@ -240,6 +241,20 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
         owner[index] = buffer
         return buffer
 
+    def _dying_input(ins: OpCall, k: int) -> int | None:
+        """An input of an elementwise op whose value dies at this op and whose buffer the output can take:
+        a temporary with a buffer of its own (not a view), of the output's shape and dtype. The op then
+        writes over it element by element, which numpy's ufuncs allow, and reads and writes memory that
+        is already in cache instead of a buffer last touched long ago."""
+        if not (ins.op.elementwise or (ins.op.ufunc is not None and not ins.params and not ins.side)):
+            return None
+        out = slots[ins.output]
+        for i in ins.inputs:
+            if (root[i] == i and kind[i] == TEMP and last_use.get(i) == k and i in owner and i not in escaping
+                    and slots[i].shape == out.shape and slots[i].dtype == out.dtype):
+                return i
+        return None
+
     calls: list[Callable[[], Any]] = []
     listing: list[dict[str, Any]] = []
     buffer_ids: dict[int, int] = {}  # id(buffer) -> a small number, to show which values share memory
@@ -260,6 +275,10 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
                 if not np.shares_memory(view, ins_arrays[0]):
                     raise JitError(f"jit: {ins.op.__name__} copied at planning where it made a view at capture")
             else:
+                dying = _dying_input(ins, k) if ins.output not in escaping else None
+                if dying is not None:  # written in place: the same buffer, still in cache (see _dying_input)
+                    buffer = owner.pop(dying)
+                    pool.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
                 out = arrays[ins.output] = take(ins.output)
                 side = {name: take(index) for name, index in ins.side.items()}
                 for name, index in ins.side.items():

@@ -619,7 +619,13 @@ def _in_range(labels: np.ndarray, classes: int) -> bool:
 
 
 def _labels_valid(labels: np.ndarray, classes: int, ignore_index: int, need_one: bool) -> bool:
-    """Every label is a class or ignore_index (and, for a mean, not every one is ignored)."""
+    """Every label is a class or ignore_index (and, for a mean, not every one is ignored).
+
+    The usual batch, where every label is a class and ignore_index is none, is told by the smallest and
+    largest label alone: two reductions instead of seven array operations, at every step of training."""
+    if labels.size and (not need_one or not 0 <= ignore_index < classes):
+        if np.minimum.reduce(labels, axis=None) >= 0 and np.maximum.reduce(labels, axis=None) < classes:
+            return True
     inside = (labels >= 0) & (labels < classes)
     ignored = labels == ignore_index
     return bool((inside | ignored).all()) and (not need_one or labels.size == 0 or not ignored.all())

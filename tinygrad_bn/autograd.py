@@ -422,21 +422,18 @@ class BackwardScope:
         self.fn = fn
 
 
-_SUM_PLANS: dict[tuple, tuple] = {}  # (gradient shape, operand shape) -> (stretched axes, leading axes)
+@functools.lru_cache(maxsize=4096)  # the same few shape pairs recur every step: the axes are worked out once
+def _sum_plan(grad_shape: tuple, shape: tuple) -> tuple[tuple, int]:
+    """The axes where an operand of `shape` was stretched to `grad_shape`, and how many leading axes it lacked."""
+    lead = len(grad_shape) - len(shape)
+    return tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad_shape[i + lead] != 1), lead
 
 
 def sum_to_shape(grad: Tensor, shape: tuple) -> Tensor:
     """Sum a broadcast gradient back to `shape` (the shape of the operand it belongs to)."""
     if grad.shape == shape:
         return grad
-    key = (grad.shape, shape)
-    plan = _SUM_PLANS.get(key)
-    if plan is None:  # the same few shape pairs recur every step: work the axes out once
-        lead = grad.ndim - len(shape)
-        plan = (tuple(i + lead for i, n in enumerate(shape) if n == 1 and grad.shape[i + lead] != 1), lead)
-        if len(_SUM_PLANS) < 4096:
-            _SUM_PLANS[key] = plan
-    stretched, lead = plan
+    stretched, lead = _sum_plan(grad.shape, shape)
     if stretched:  # axes where the operand had length 1
         grad = grad.sum(axis=stretched, keepdims=True)
     if lead > 0:  # leading axes the operand did not have

@@ -620,18 +620,10 @@ class DropoutMask(Function):
 # ----------------------------------------------------------------------------- reductions
 
 
-_AXES: dict = {}  # (axis, ndim) -> normalized axes: reductions run with the same few arguments over and over
-
-
 def _normalize_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     """Axis argument (None, int or tuple) as a sorted tuple of non-negative ints, checked against ndim."""
-    key = (axis, ndim) if axis is None or isinstance(axis, (int, tuple)) else None
-    axes = _AXES.get(key) if key is not None else None
-    if axes is None:
-        axes = _check_axis(axis, ndim, op)
-        if key is not None:
-            _AXES[key] = axes
-    return axes
+    hashable = axis is None or isinstance(axis, (int, tuple))
+    return (_cached_check_axis if hashable else _check_axis)(axis, ndim, op)
 
 
 def _check_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
@@ -646,6 +638,9 @@ def _check_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     if len(set(out)) != len(out):
         raise op_error(f"{op}: repeated axis in {axis}")
     return tuple(sorted(out)) if ndim else ()  # reducing a 0-d tensor over its (only) axis changes nothing
+
+
+_cached_check_axis = lru_cache(maxsize=4096)(_check_axis)  # reductions repeat the same few arguments every step
 
 
 @lru_cache(maxsize=4096)  # a reduction's backward asks this in every step, for the same few shapes

@@ -22,7 +22,9 @@ updated parameters (relative error below 1e-4), else the script exits with statu
 threaded BLAS, the implementations sampled in turn, each sample long enough to last ~20 ms; the ratio
 of each implementation to numpy is taken per round (paired), and the table reports the median of those
 ratios (the machines are shared and noisy: paired ratios cancel the drift a round shares). Also: peak
-memory per step (tracemalloc, which numpy reports to) and the compiled step's capture time.
+memory per step (tracemalloc, which numpy reports to), the compiled step's capture time, and page faults
+per step where an implementation has any (glibc faulting freed memory back in: a cost of allocating per
+operation that comes and goes with what else ran in the process).
 
     python3 benchmarks/bench_train.py [--widths 100,300] [--batches 32,100,1000] [--repeat 11] [--json out.json]
 """
@@ -35,6 +37,11 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+
+try:
+    import resource  # POSIX only: page fault counts
+except ImportError:  # pragma: no cover (Windows)
+    resource = None  # type: ignore[assignment]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -232,21 +239,32 @@ def peak_bytes(fn) -> int:
     return peak
 
 
+def _minor_faults() -> int:
+    """Page faults of this process so far (0 where the platform does not count them)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
+
+
 def paired_ratios(fns: dict, repeat: int, reference: str = "numpy") -> dict[str, dict[str, float]]:
-    """Per round, each implementation's time per call; the median over rounds of time / reference time."""
+    """Per round, each implementation's time per call; the median over rounds of time / reference time.
+    Also the page faults per call: glibc returns freed memory to the system and faults it back in later,
+    and how often depends on what else ran in the process (here: the other implementations), so a step
+    that allocates per operation can pay for it in one run and not in the next."""
     numbers = {name: calibrate(fn) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}
+    faults = dict.fromkeys(fns, 0)
     for _ in range(repeat):
         for name, fn in fns.items():
+            before = _minor_faults()
             start = time.perf_counter()
             for _ in range(numbers[name]):
                 fn()
             samples[name].append((time.perf_counter() - start) / numbers[name])
+            faults[name] += _minor_faults() - before
     out = {}
     for name, times in samples.items():
         ratios = [a / b for a, b in zip(times, samples[reference])]
         out[name] = {"median": statistics.median(times), "min": min(times),
-                     "ratio": statistics.median(ratios)}
+                     "ratio": statistics.median(ratios), "faults_per_call": faults[name] / (numbers[name] * repeat)}
     return out
 
 
@@ -329,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{cell(fused / floor if fused else None, 11)} {row['capture_seconds'] * 1e3:>6.0f}ms "
                   f"{row['peak_bytes']['eager'] / 2**20:>8.2f} {row['peak_bytes']['compiled'] / 2**20:>7.2f}",
                   flush=True)
+            faulting = {name: t["faults_per_call"] for name, t in tm.items() if t["faults_per_call"] >= 1}
+            if faulting:  # memory given back and faulted in again: time that depends on the process's history
+                counts = ", ".join(f"{name} {n:.0f}" for name, n in faulting.items())
+                print(f"           page faults per step: {counts}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "environment": environment()}, indent=2))
     return 1 if failed else 0

@@ -216,7 +216,12 @@ class Linear(Function):
               b: np.ndarray | None = None) -> list[Callable[[], Any]] | None:
         if out.dtype != np.result_type(x, w):
             return None
-        calls: list[Callable[[], Any]] = [partial(np.matmul, x, w.T, out=out)]
+        calls: list[Callable[[], Any]]
+        if _transposed_product_pays(x, w, out):  # (w @ x.T).T: the same numbers, a faster BLAS call here
+            product_t = np.empty((w.shape[0], x.shape[0]), out.dtype)
+            calls = [partial(np.matmul, w, x.T, out=product_t), partial(np.copyto, out, product_t.T)]
+        else:
+            calls = [partial(np.matmul, x, w.T, out=out)]
         return calls + [partial(np.add, out, b, out=out)] if b is not None else calls
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -242,6 +247,29 @@ class Linear(Function):
         if len(self.parents) == 3 and self.needs[2]:
             gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return gx, gw, gb
+
+
+def _transposed_product_pays(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> bool:
+    """Whether a compiled Linear computes x @ w.T as (w @ x.T).T, written into a scratch array and copied
+    back transposed. For a small batch and wide layers, numpy's OpenBLAS does the transposed product much
+    faster (measured: 0.64x the time for 32 x 784 -> 300, 0.71x for 32 x 300 -> 300, copy included), and
+    the whole step at W=300, batch 32 in about 5% less time; at batch >= 64 or width 100 it is no faster.
+    Used only when it gives the very same numbers: each element is the same sum of the same products, and
+    `_transposed_product_is_exact` checks that this BLAS computes it in the same order for these sizes."""
+    return (x.ndim == 2 and w.ndim == 2 and x.dtype == w.dtype == out.dtype and out.dtype.kind == "f"
+            and x.flags.c_contiguous and w.flags.c_contiguous and out.flags.c_contiguous
+            and 5 * x.shape[0] <= w.shape[0] and _transposed_product_is_exact(x.shape[0], x.shape[1], w.shape[0],
+                                                                                out.dtype))
+
+
+@lru_cache(maxsize=256)
+def _transposed_product_is_exact(batch: int, features_in: int, features_out: int, dtype: np.dtype) -> bool:
+    """(w @ x.T).T == x @ w.T bit for bit on random data of these sizes (the summation order of the BLAS
+    kernels numpy calls for each: any difference in it shows on random values)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, features_in)).astype(dtype)
+    w = rng.standard_normal((features_out, features_in)).astype(dtype)
+    return bool(np.array_equal(np.matmul(w, x.T).T, np.matmul(x, w.T)))
 
 
 # ----------------------------------------------------------------------------- elementwise, unary

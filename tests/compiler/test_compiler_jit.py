@@ -390,3 +390,44 @@ def test_an_elementwise_op_writes_over_an_input_that_dies_there():
     assert buffer["Add"] == buffer["Mul"]
     assert buffer["Exp"] != buffer["Add"]
     assert buffer["Greater"] not in (buffer["Exp"], buffer["Add"])
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_wide_linear_with_a_small_batch_replays_its_product_transposed_and_equal(monkeypatch, exact, dtype):
+    """Compiled, a Linear whose batch is at most a fifth of its outputs computes (w @ x.T).T (a faster BLAS
+    call for numpy's OpenBLAS), but only where that gives x @ w.T bit for bit for its sizes: the replays'
+    losses, weights and gradients equal eager's either way (when the check says no, the plain product)."""
+    from functools import partial
+
+    from tinygrad_bn import ops
+
+    if exact and not ops._transposed_product_is_exact(6, 20, 40, np.dtype(dtype)):
+        pytest.skip("this BLAS sums the transposed product in another order (the check keeps the plain one)")
+    monkeypatch.setattr(ops, "_transposed_product_is_exact", lambda *sizes: exact)
+    runs = {}
+    for compiled in (False, True):
+        tg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(20, 40), nn.ReLU(), nn.Linear(40, 3)).to(dtype)
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        step = jit(make_step(model, optimizer)) if compiled else make_step(model, optimizer)
+        rng = np.random.default_rng(1)
+        losses = [np.array(step(Tensor(rng.standard_normal((6, 20)).astype(dtype)),
+                                Tensor(rng.integers(0, 3, 6)))[0].data) for _ in range(5)]
+        runs[compiled] = (losses, state_of(model, optimizer))
+        if compiled:
+            program = next(e.program for es in step.entries.values() for e in es if e.program is not None)
+            transposed = [c for c in program.calls if isinstance(c, partial) and c.func is np.copyto]
+            assert len(transposed) == (1 if exact else 0)  # the first layer only: 5 * 6 <= 40, not 5 * 6 <= 3
+    for a, b in zip(runs[True][0], runs[False][0]):
+        np.testing.assert_array_equal(a, b)
+    assert_same(runs[True][1], runs[False][1])
+
+
+def test_the_transposed_product_check_answers_for_this_blas():
+    """The check that decides it runs on random data of the given sizes and is remembered per sizes."""
+    from tinygrad_bn.ops import _transposed_product_is_exact
+
+    answer = _transposed_product_is_exact(4, 7, 30, np.dtype(np.float32))
+    assert isinstance(answer, bool)
+    assert _transposed_product_is_exact(4, 7, 30, np.dtype(np.float32)) is answer

@@ -255,11 +255,12 @@ def _transposed_product_pays(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> b
     faster (measured: 0.64x the time for 32 x 784 -> 300, 0.71x for 32 x 300 -> 300, copy included), and
     the whole step at W=300, batch 32 in about 5% less time; at batch >= 64 or width 100 it is no faster.
     Used only when it gives the very same numbers: each element is the same sum of the same products, and
-    `_transposed_product_is_exact` checks that this BLAS computes it in the same order for these sizes."""
+    `_transposed_product_is_exact` checks that this BLAS computes it in the same order for these sizes
+    (on random arrays of these sizes: hence a weight of at most 2**22 values, 16 MB in float32)."""
     return (x.ndim == 2 and w.ndim == 2 and x.dtype == w.dtype == out.dtype and out.dtype.kind == "f"
             and x.flags.c_contiguous and w.flags.c_contiguous and out.flags.c_contiguous
-            and 5 * x.shape[0] <= w.shape[0] and _transposed_product_is_exact(x.shape[0], x.shape[1], w.shape[0],
-                                                                                out.dtype))
+            and 5 * x.shape[0] <= w.shape[0] and w.size <= 1 << 22
+            and _transposed_product_is_exact(x.shape[0], x.shape[1], w.shape[0], out.dtype))
 
 
 @lru_cache(maxsize=256)

@@ -253,7 +253,8 @@ def _transposed_product_pays(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> b
     """Whether a compiled Linear computes x @ w.T as (w @ x.T).T, written into a scratch array and copied
     back transposed. For a small batch and wide layers, numpy's OpenBLAS does the transposed product much
     faster (measured: 0.64x the time for 32 x 784 -> 300, 0.71x for 32 x 300 -> 300, copy included), and
-    the whole step at W=300, batch 32 in about 5% less time; at batch >= 64 or width 100 it is no faster.
+    the whole step at W=300, batch 32 in about 5% less time; at W=300 from batch 64 up, and at width 100,
+    it is no faster (and the rule leaves those out).
     Used only when it gives the very same numbers: each element is the same sum of the same products, and
     `_transposed_product_is_exact` checks that this BLAS computes it in the same order for these sizes
     (on random arrays of these sizes: hence a weight of at most 2**22 values, 16 MB in float32)."""

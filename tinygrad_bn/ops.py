@@ -439,6 +439,11 @@ def _zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return zeros
 
 
+def _relu_zero(a: np.ndarray) -> np.ndarray | int:
+    """What ReLU compares `a` with: the shared zeros of its shape for floats, else the number 0."""
+    return _zeros(a.shape, a.dtype) if a.dtype.kind == "f" else 0
+
+
 class Relu(Function):
     """max(a, 0). For floats the zero is an array of a's shape: numpy's maximum runs its vectorized loop only
     for two arrays of one shape, and against a scalar takes 2-3x as long (numpy 2.4); same values either way."""
@@ -448,12 +453,10 @@ class Relu(Function):
 
     @classmethod
     def lower(cls, out: np.ndarray, a: np.ndarray) -> list[Callable[[], Any]]:
-        zero = np.zeros(a.shape, a.dtype) if a.dtype.kind == "f" else 0
-        return [partial(np.maximum, a, zero, out=out)]
+        return [partial(np.maximum, a, _relu_zero(a), out=out)]
 
     def forward(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        zero = _zeros(a.shape, a.dtype) if a.dtype.kind == "f" else 0
-        result: np.ndarray = np.maximum(a, zero, out=out)
+        result: np.ndarray = np.maximum(a, _relu_zero(a), out=out)
         return result
 
     def backward(self, g: Tensor) -> Grads:
@@ -650,10 +653,14 @@ class DropoutMask(Function):
 # ----------------------------------------------------------------------------- reductions
 
 
+def _hashable_axis(axis: AxisArg) -> bool:
+    """Whether an axis argument can key a cache (a list, say, cannot: it is worked out afresh)."""
+    return axis is None or isinstance(axis, (int, tuple))
+
+
 def _normalize_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
     """Axis argument (None, int or tuple) as a sorted tuple of non-negative ints, checked against ndim."""
-    hashable = axis is None or isinstance(axis, (int, tuple))
-    return (_cached_check_axis if hashable else _check_axis)(axis, ndim, op)
+    return (_cached_check_axis if _hashable_axis(axis) else _check_axis)(axis, ndim, op)
 
 
 def _check_axis(axis: AxisArg, ndim: int, op: str) -> tuple:
@@ -725,8 +732,7 @@ class Mean(Function):
                 partial(np.true_divide, out, count, out=out)]
 
     def forward(self, a: np.ndarray, axis: AxisArg, keepdims: bool, out: np.ndarray | None = None) -> np.ndarray:
-        hashable = axis is None or isinstance(axis, (int, tuple))
-        self.axes, self.count = (_cached_mean_plan if hashable else _mean_plan)(axis, a.shape)
+        self.axes, self.count = (_cached_mean_plan if _hashable_axis(axis) else _mean_plan)(axis, a.shape)
         self.in_shape = a.shape
         if self.count == 0 and math.prod([n for i, n in enumerate(a.shape) if i not in self.axes]):
             raise op_error(f"mean: axes {self.axes} of the input of shape {a.shape} hold no values to average; "

@@ -367,15 +367,16 @@ def test_the_program_cache_keeps_the_most_recent_signatures():
 
 
 def test_an_elementwise_op_writes_over_an_input_that_dies_there():
-    """Planning: an elementwise op takes the buffer of a same-shape input whose value dies at it (in place,
-    still in cache), never that of a value read later, of another dtype, or of the step's input; the
-    replays equal eager bit for bit."""
+    """Planning: an elementwise op (a ufunc, or an op declaring `elementwise`) takes the buffer of a same-shape
+    input whose value dies at it (in place, still in cache), never that of a value read later, of another
+    dtype, or of the step's input; the replays equal eager bit for bit."""
     def step(x: Tensor) -> Tensor:
         y = x * 2.0  # x is the step's input: never written over
         z = y + 1.0  # y dies here: z takes its buffer
         w = z.exp()  # z is read again below: w needs a buffer of its own
         positive = w > z  # a boolean result: no float buffer fits
-        return (w * z + positive).sum()
+        product = w * z  # dies at the ReLU below, which declares itself elementwise: written over too
+        return (product.relu() + positive).sum()
 
     compiled = jit(step)
     rng = np.random.default_rng(0)
@@ -386,8 +387,9 @@ def test_an_elementwise_op_writes_over_an_input_that_dies_there():
     program = next(e.program for es in compiled.entries.values() for e in es if e.program is not None)
     ops = [item for item in program.listing if item["kind"] == "OpCall"]
     names = [item["name"] for item in ops]
-    buffer = {name: ops[names.index(name)]["buffers"][0] for name in ("Mul", "Add", "Exp", "Greater")}
+    buffer = {name: ops[names.index(name)]["buffers"][0] for name in ("Mul", "Add", "Exp", "Greater", "Relu")}
     assert buffer["Add"] == buffer["Mul"]
+    assert buffer["Relu"] == ops[len(names) - 1 - names[::-1].index("Mul")]["buffers"][0]  # the second product's
     assert buffer["Exp"] != buffer["Add"]
     assert buffer["Greater"] not in (buffer["Exp"], buffer["Add"])
 

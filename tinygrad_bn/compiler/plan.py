@@ -246,7 +246,7 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
         a temporary with a buffer of its own (not a view), of the output's shape and dtype. The op then
         writes over it element by element, which numpy's ufuncs allow, and reads and writes memory that
         is already in cache instead of a buffer last touched long ago."""
-        if not (ins.op.elementwise or (ins.op.ufunc is not None and not ins.params and not ins.side)):
+        if not (ins.op.elementwise or _bare_ufunc(ins.op, ins.params, ins.side) is not None):
             return None
         out = slots[ins.output]
         for i in ins.inputs:
@@ -314,12 +314,18 @@ def build(tracer: Tracer, persistent: set[int], outputs: list[int], inputs: list
     return Program(calls, input_buffers, leaves, {i: arrays[alias.get(i, i)] for i in requested}, stats, listing)
 
 
+def _bare_ufunc(op: type[Function], params: dict, side: dict) -> np.ufunc | None:
+    """The ufunc the op runs as, compiled, writing into the output buffer (elementwise, so the buffer may be
+    one of its inputs: see `_dying_input`), or None when the op runs otherwise."""
+    return op.ufunc if not params and not side else None
+
+
 def _lower_op(op: type[Function], inputs: list[np.ndarray], params: dict, out: np.ndarray,
               side: dict[str, np.ndarray]) -> list[Callable[[], Any]]:
     """One op as calls writing into `out`: its ufunc, its `lower` form, its forward with `out=`, or its
     forward and a copy (the op's own declarations in ops.py decide)."""
-    ufunc = getattr(op, "ufunc", None)
-    if ufunc is not None and not params and not side:
+    ufunc = _bare_ufunc(op, params, side)
+    if ufunc is not None:
         return [_positional_out(partial(ufunc, *inputs, out=out))]
     if not side and hasattr(op, "lower"):
         calls = op.lower(out, *inputs, **params)
